@@ -1,0 +1,156 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from './app.js';
+
+let app: FastifyInstance;
+beforeAll(async () => {
+  app = await buildApp();
+});
+afterAll(() => app.close());
+
+describe('GET /api/hello', () => {
+  it('answers exactly "Hello, World!" as UTF-8 text', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/hello' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('Hello, World!');
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+  });
+
+  it('ignores a query string', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/hello?name=x' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('Hello, World!');
+  });
+
+  it('answers HEAD with the same headers and no body', async () => {
+    const res = await app.inject({ method: 'HEAD', url: '/api/hello' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe('');
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(res.headers['content-length']).toBe(String(Buffer.byteLength('Hello, World!')));
+  });
+
+  it('names the replica that served it', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/hello' });
+    expect(res.headers['x-served-by']).toMatch(/\S+/);
+  });
+});
+
+describe('GET /api/health', () => {
+  it('answers 200 JSON and is never cached', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/health' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+describe('errors', () => {
+  it('answers an unknown path with a 404 JSON error', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/nope' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.json()).toEqual({ statusCode: 404, error: 'Not Found', message: 'No route for GET /api/nope' });
+  });
+
+  it('does not treat a trailing slash as the same route', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/hello/' });
+    expect(res.statusCode).toBe(404);
+  });
+
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH'] as const)('answers %s /api/hello with 405 and Allow', async (method) => {
+    const res = await app.inject({ method, url: '/api/hello', ...(method === 'DELETE' ? {} : { payload: {} }) });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD');
+    expect(res.json()).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' });
+  });
+
+  it('answers a wrong method with 405 even with a query string', async () => {
+    const res = await app.inject({ method: 'DELETE', url: '/api/health?x=1' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD');
+  });
+
+  it('answers a malformed JSON body with 400 and no stack trace', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/hello',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"broken":',
+    });
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+    expect(res.body).not.toMatch(/at .*\.(js|ts):\d+/);
+  });
+
+  it('refuses a body over 16 KB with 413', async () => {
+    const big = await buildApp();
+    big.post('/api/echo', async (request) => request.body);
+    const res = await big.inject({
+      method: 'POST',
+      url: '/api/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ text: 'x'.repeat(17 * 1024) }),
+    });
+    await big.close();
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ statusCode: 413 });
+  });
+
+  it('answers an unsupported content type with 415', async () => {
+    const withPost = await buildApp();
+    withPost.post('/api/echo', async (request) => request.body);
+    const res = await withPost.inject({
+      method: 'POST',
+      url: '/api/echo',
+      headers: { 'content-type': 'application/x-unknown' },
+      payload: 'x',
+    });
+    await withPost.close();
+    expect(res.statusCode).toBe(415);
+  });
+
+  it('hides the details of a server error', async () => {
+    const failing = await buildApp();
+    failing.get('/api/boom', async () => {
+      throw new Error('secret database password in /srv/app/db.ts:42');
+    });
+    const res = await failing.inject({ method: 'GET', url: '/api/boom' });
+    await failing.close();
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Something went wrong on our side.' });
+    expect(res.body).not.toContain('secret');
+  });
+
+  it('reuses a well-formed X-Request-ID from the proxy in its logs', async () => {
+    const lines: string[] = [];
+    const logged = await buildApp({ logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    await logged.inject({ method: 'GET', url: '/api/hello', headers: { 'x-request-id': 'abc-123' } });
+    await logged.close();
+    const requestLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({ reqId: 'abc-123', method: 'GET', url: '/api/hello', status: 200 });
+  });
+});
+
+describe('shutdown', () => {
+  it('finishes a request in flight when closed, then refuses new connections', async () => {
+    const server = await buildApp();
+    let release = () => {};
+    server.get('/api/slow', async () => {
+      await new Promise<void>((resolve) => (release = resolve));
+      return 'done';
+    });
+    const address = await server.listen({ host: '127.0.0.1', port: 0 });
+    const inFlight = fetch(`${address}/api/slow`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = server.close();
+    setTimeout(() => release(), 200);
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('done');
+    await closed;
+    await expect(fetch(`${address}/api/hello`)).rejects.toThrow();
+  });
+});

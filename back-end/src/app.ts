@@ -1,0 +1,45 @@
+import { hostname } from 'node:os';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import errors from './plugins/errors.js';
+import gracefulClose from './plugins/graceful-close.js';
+import requestLog from './plugins/request-log.js';
+import health from './routes/health.js';
+import hello from './routes/hello.js';
+
+export interface AppOptions {
+  /** Pino options, or false for silence in tests. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
+export async function buildApp({ logger = false }: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger,
+    // One line per request comes from the request-log plugin, not Fastify's two (incoming + completed).
+    logController: new LogController({ disableRequestLogging: true }),
+    // The proxy sets X-Request-ID; reusing it ties the proxy's log line to ours.
+    requestIdHeader: 'x-request-id',
+    // Behind nginx: the client address comes from X-Forwarded-For, which only the proxy can reach us with.
+    trustProxy: true,
+    // The API takes small bodies only; anything bigger is refused with 413 before it is buffered.
+    bodyLimit: 16 * 1024,
+    // Close idle keep-alive sockets on shutdown so close() does not wait on them.
+    forceCloseConnections: 'idle',
+    // Keep-alive longer than nginx's upstream keepalive_timeout (60s), so nginx never reuses a socket we just closed.
+    keepAliveTimeout: 65_000,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+  });
+
+  // Names the replica in every answer: with several back-ends behind the proxy, this is how you tell them apart.
+  const servedBy = hostname();
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-served-by', servedBy);
+  });
+
+  await app.register(gracefulClose);
+  await app.register(requestLog);
+  await app.register(errors);
+  await app.register(hello, { prefix: '/api' });
+  await app.register(health, { prefix: '/api' });
+  return app;
+}

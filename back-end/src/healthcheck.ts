@@ -1,0 +1,10 @@
+// The image's HEALTHCHECK: node alone, since the runtime image has no curl.
+import { listenAddress } from './config.js';
+
+const { port } = listenAddress();
+try {
+  const response = await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(2000) });
+  process.exit(response.ok ? 0 : 1);
+} catch {
+  process.exit(1);
+}

@@ -1,0 +1,18 @@
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * Once close() starts, answers still in flight carry `Connection: close`. Otherwise a keep-alive peer
+ * (the proxy's upstream pool) keeps its socket open and close() would wait on it until Docker's SIGKILL.
+ */
+const gracefulClose: FastifyPluginAsync = async (app) => {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+};
+
+export default fp(gracefulClose, { name: 'graceful-close' });

@@ -1,0 +1,22 @@
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** One JSON log line per request, written when the response is done, with what an operator needs. */
+const requestLog: FastifyPluginAsync = async (app) => {
+  app.addHook('onResponse', async (request, reply) => {
+    // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
+    const level = request.url === '/api/health' ? 'debug' : 'info';
+    request.log[level](
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        durationMs: Number(reply.elapsedTime.toFixed(2)),
+        remoteAddress: request.ip,
+      },
+      'request',
+    );
+  });
+};
+
+export default fp(requestLog, { name: 'request-log' });

@@ -1,0 +1,10 @@
+import type { FastifyPluginAsync } from 'fastify';
+
+export const GREETING = 'Hello, World!';
+
+const hello: FastifyPluginAsync = async (app) => {
+  // HEAD comes for free: Fastify adds a HEAD route for every GET (exposeHeadRoutes).
+  app.get('/hello', async (_request, reply) => reply.type('text/plain; charset=utf-8').send(GREETING));
+};
+
+export default hello;

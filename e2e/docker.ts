@@ -1,0 +1,155 @@
+/**
+ * Thin helpers over the docker CLI and Compose, shared by the stack suite's setup and tests.
+ * Compose v2 (`docker compose`) is used when present, docker-compose 1.29 otherwise.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion and returns its output; never throws on a non-zero exit. */
+export async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(command, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...options.env },
+      timeout: options.timeoutMs ?? 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    return { code: typeof failed.code === 'number' ? failed.code : 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? failed.message };
+  }
+}
+
+/** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
+export function runLoud(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 1_800_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`));
+    });
+  });
+}
+
+export async function dockerWorks(): Promise<boolean> {
+  return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
+}
+
+/** `docker compose` (v2) when the plugin is installed, else the standalone docker-compose 1.29. */
+export async function composeCommand(): Promise<string[]> {
+  if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return ['docker', 'compose'];
+  if ((await run('docker-compose', ['version', '--short'], { timeoutMs: 20_000 })).code === 0) return ['docker-compose'];
+  throw new Error('Neither `docker compose` nor `docker-compose` is installed');
+}
+
+/** The variables Compose would read from the repository's .env (written by `npm run images:offline`). */
+export function dotEnv(): Record<string, string> {
+  const file = `${REPO_ROOT}.env`;
+  if (!existsSync(file)) return {};
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#') && line.includes('='))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const);
+  return Object.fromEntries(entries);
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+  return (await run('docker', ['image', 'inspect', image], { timeoutMs: 20_000 })).code === 0;
+}
+
+/** One Compose project: its name, the port the proxy is published on, and the commands to drive it. */
+export class Stack {
+  constructor(
+    readonly compose: string[],
+    readonly project: string,
+    readonly proxyPort: number,
+    readonly extraEnv: NodeJS.ProcessEnv = {},
+  ) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.proxyPort}`;
+  }
+
+  private get env(): NodeJS.ProcessEnv {
+    return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: 'e2e' };
+  }
+
+  private args(args: string[]): [string, string[]] {
+    const [command, ...prefix] = this.compose as [string, ...string[]];
+    return [command, [...prefix, '--project-name', this.project, '--file', `${REPO_ROOT}docker-compose.yml`, ...args]];
+  }
+
+  exec(args: string[], timeoutMs?: number): Promise<RunResult> {
+    const [command, full] = this.args(args);
+    return run(command, full, { env: this.env, ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+
+  execLoud(args: string[]): Promise<void> {
+    const [command, full] = this.args(args);
+    return runLoud(command, full, this.env);
+  }
+
+  /** Container IDs of one service (or all), running or not. */
+  async containers(service?: string): Promise<string[]> {
+    const filters = ['--filter', `label=com.docker.compose.project=${this.project}`];
+    if (service) filters.push('--filter', `label=com.docker.compose.service=${service}`);
+    const { stdout } = await run('docker', ['ps', '--all', '--quiet', ...filters]);
+    return stdout.split('\n').filter(Boolean);
+  }
+
+  async networks(): Promise<string[]> {
+    const { stdout } = await run('docker', ['network', 'ls', '--quiet', '--filter', `label=com.docker.compose.project=${this.project}`]);
+    return stdout.split('\n').filter(Boolean);
+  }
+
+  async inspect<T = unknown>(id: string, format: string): Promise<T> {
+    const { stdout, code, stderr } = await run('docker', ['inspect', '--format', `{{json ${format}}}`, id]);
+    if (code !== 0) throw new Error(`docker inspect ${id}: ${stderr}`);
+    return JSON.parse(stdout) as T;
+  }
+
+  /** Waits until every container of the project reports healthy; fails with their states otherwise. */
+  async waitHealthy(timeoutMs = 180_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let states: string[] = [];
+    while (Date.now() < deadline) {
+      const ids = await this.containers();
+      states = await Promise.all(ids.map(async (id) => `${id.slice(0, 12)}=${await this.inspect<string>(id, '.State.Health.Status')}`));
+      if (ids.length > 0 && states.every((state) => state.endsWith('=healthy'))) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    throw new Error(`stack ${this.project} not healthy after ${timeoutMs} ms: ${states.join(' ')}`);
+  }
+
+  async up(): Promise<void> {
+    try {
+      await this.execLoud(['up', '--detach', '--build']);
+      await this.waitHealthy();
+    } catch (error) {
+      // The containers' own words are what explains a failed start; print them before they are gone.
+      console.error((await this.exec(['logs', '--no-color', '--tail', '80'])).stdout);
+      throw error;
+    }
+  }
+
+  async down(): Promise<void> {
+    await this.execLoud(['down', '--volumes', '--remove-orphans', '--timeout', '15']);
+  }
+}

@@ -1,0 +1,446 @@
+#!/usr/bin/env bash
+# images-offline.sh — build our Docker base images without a container registry.
+#
+# On air-gapped / registry-less machines `FROM nginx:…` and `FROM node:…` cannot
+# be pulled. This script builds two local look-alikes of the official images
+# from Debian packages (mmdebstrap + apt mirror) and the npm registry, then
+# points docker-compose at them through the repo-root `.env`:
+#
+#   softy-pinko-base/nginx:1.30  ~ nginx:1.30              (Debian forky)
+#   softy-pinko-base/node:24     ~ node:24-bookworm-slim   (Debian bookworm)
+#
+# Afterwards an unchanged `docker-compose up --build` builds FROM them, because
+# docker-compose.yml passes ${NODE_IMAGE:-…} / ${NGINX_IMAGE:-…} as build args.
+#
+# The mmdebstrap hooks below are single-quoted on purpose: mmdebstrap runs each
+# one with `sh -c`, "$1" being the rootfs and $SP_* exported by this script.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+readonly LOG_PREFIX='[images:offline]'
+readonly NGINX_TAG='softy-pinko-base/nginx:1.30'
+readonly NODE_TAG='softy-pinko-base/node:24'
+readonly NGINX_SUITE='forky'      # bookworm only has nginx 1.22; forky has 1.30
+readonly NODE_SUITE='bookworm'    # same base as node:24-bookworm-slim
+readonly NGINX_MIN_VERSION='1.27.3' # first release with `resolve` in `upstream`
+readonly NODE_MAJOR='24'
+readonly NPM_MAJOR='11'
+readonly CA_IN_IMAGE='/usr/local/share/ca-certificates/extra-ca-bundle.pem'
+readonly CA_LABEL='org.softy-pinko.extra-ca-bundle.sha256'
+readonly STD_PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+ENV_FILE="$REPO_ROOT/.env"
+
+log()  { printf '%s %s\n' "$LOG_PREFIX" "$*"; }
+warn() { printf '%s WARNING: %s\n' "$LOG_PREFIX" "$*" >&2; }
+die()  { printf '%s ERROR: %s\n' "$LOG_PREFIX" "$*" >&2; exit 1; }
+
+usage() {
+  cat <<EOF
+Usage: scripts/images-offline.sh [--force] [--ca-bundle FILE|none] [--skip-registry-check]
+
+Build local stand-ins for the official base images on a machine without a
+container registry, then write NODE_IMAGE / NGINX_IMAGE into $ENV_FILE
+so that \`docker-compose up --build\` uses them.
+
+  $NGINX_TAG   nginx from Debian $NGINX_SUITE (official nginx:1.30 look-alike)
+  $NODE_TAG      official Node $NODE_MAJOR binary + npm $NPM_MAJOR on Debian $NODE_SUITE
+                                (node:24-bookworm-slim look-alike)
+
+Options:
+  --force                 Rebuild images even if they already exist.
+  --ca-bundle FILE|none   PEM bundle to trust inside the node image via
+                          NODE_EXTRA_CA_CERTS (needed behind a TLS-inspecting
+                          proxy / corporate MITM, else \`npm ci\` fails with
+                          "self-signed certificate in certificate chain").
+                          Default: \$EXTRA_CA_BUNDLE, else the host's
+                          /etc/ssl/certs/ca-certificates.crt if it exists.
+                          "none" builds without an extra CA.
+  --skip-registry-check   Don't run \`npm view\` in the built node image to
+                          prove it can reach the npm registry over TLS.
+  -h, --help              Show this help.
+
+Environment:
+  DEBIAN_MIRROR     Debian mirror URL (default: first plain Debian suite found
+                    in /etc/apt/sources.list and /etc/apt/sources.list.d/).
+  EXTRA_CA_BUNDLE   Same as --ca-bundle.
+
+Requires: root, docker, mmdebstrap, npm (only to download the Node/npm tarballs).
+EOF
+}
+
+# ---------------------------------------------------------------- arguments --
+FORCE=0
+REGISTRY_CHECK=1
+CA_BUNDLE="${EXTRA_CA_BUNDLE:-}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force) FORCE=1 ;;
+    --ca-bundle) [[ $# -ge 2 ]] || die "--ca-bundle needs an argument (FILE or none)"; CA_BUNDLE="$2"; shift ;;
+    --ca-bundle=*) CA_BUNDLE="${1#*=}" ;;
+    --skip-registry-check) REGISTRY_CHECK=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+
+# Default to the host's system bundle: whatever CA the host trusts (including a
+# proxy's CA installed via update-ca-certificates) is then trusted by node too.
+if [[ -z "$CA_BUNDLE" && -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+fi
+[[ -n "$CA_BUNDLE" ]] || CA_BUNDLE=none
+if [[ "$CA_BUNDLE" != none ]]; then
+  [[ -r "$CA_BUNDLE" ]] || die "CA bundle not readable: $CA_BUNDLE (use --ca-bundle none to skip)"
+  grep -q -- '-----BEGIN CERTIFICATE-----' "$CA_BUNDLE" \
+    || die "CA bundle $CA_BUNDLE contains no PEM certificate"
+  CA_SHA256="$(sha256sum "$CA_BUNDLE" | cut -d' ' -f1)"
+else
+  CA_SHA256=none
+fi
+
+# ------------------------------------------------------------- preflight -----
+[[ "$(id -u)" -eq 0 ]] || die "must run as root (mmdebstrap builds the rootfs in root mode)"
+command -v docker >/dev/null 2>&1 || die "docker not found (install docker.io)"
+docker info >/dev/null 2>&1 || die "docker daemon not reachable (is dockerd running?)"
+command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap not found (apt-get install mmdebstrap)"
+
+# Map the Debian architecture to the npm package suffix of the Node binary.
+DEB_ARCH="$(dpkg --print-architecture)"
+case "$DEB_ARCH" in
+  amd64) NODE_ARCH=x64 ;;
+  arm64) NODE_ARCH=arm64 ;;
+  *) die "unsupported architecture $DEB_ARCH (node-linux-* package only for amd64/arm64 here)" ;;
+esac
+
+# ------------------------------------------------------------------ mirror --
+# Find the Debian mirror in the host's apt config at run time, so no host name
+# is ever committed. Only "plain" Debian suites count: -security/-updates live
+# on other paths/hosts, and third-party repos (nodesource "nodistro", google
+# "cloud-sdk") must never be used as a Debian mirror.
+is_debian_suite() {
+  case "$1" in
+    buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+find_debian_mirror() {
+  local f line uri suite
+  # One-line format: deb [options] URI suite component...
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "$f" ]] || continue
+    while read -r line; do
+      line="${line%%#*}"
+      [[ "$line" =~ ^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+([^[:space:]]+) ]] || continue
+      uri="${BASH_REMATCH[2]}"; suite="${BASH_REMATCH[3]}"
+      [[ "$uri" =~ ^https?:// ]] && is_debian_suite "$suite" && { echo "${uri%/}"; return 0; }
+    done <"$f"
+  done
+  # deb822 format: stanzas separated by blank lines with Types/URIs/Suites.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] || continue
+    while IFS=$'\t' read -r uri suites; do
+      [[ "$uri" =~ ^https?:// ]] || continue
+      for suite in $suites; do
+        is_debian_suite "$suite" && { echo "${uri%/}"; return 0; }
+      done
+    done < <(awk '
+      function flush() { if (types ~ /(^|[ \t])deb([ \t]|$)/ && uris != "" && enabled != "no") { split(uris, u, /[ \t]+/); print u[1] "\t" suites } types = uris = suites = ""; enabled = "" }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      { key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val) }
+      key == "types"   { types = val }
+      key == "uris"    { uris = val }
+      key == "suites"  { suites = val }
+      key == "enabled" { enabled = tolower(val) }
+      END { flush() }' "$f")
+  done
+  return 1
+}
+
+if [[ -n "${DEBIAN_MIRROR:-}" ]]; then
+  MIRROR="${DEBIAN_MIRROR%/}"
+  log "using Debian mirror from \$DEBIAN_MIRROR: $MIRROR"
+else
+  MIRROR="$(find_debian_mirror)" \
+    || die "no Debian mirror found in /etc/apt/sources.list{,.d/} — set DEBIAN_MIRROR=http://…/debian"
+  log "using Debian mirror from apt sources: $MIRROR"
+fi
+
+# --------------------------------------------------------------- workspace --
+# Everything temporary (mmdebstrap's own chroot dir included, via TMPDIR) lives
+# under one mktemp dir, removed on any exit, so no root-owned leftovers.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/images-offline.XXXXXX")"
+cleanup() { rm -rf -- "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export TMPDIR="$WORK"
+export SP_WORK="$WORK" # read by the mmdebstrap hooks below
+
+# Keep images small: no docs/man pages/locales/info. Written to
+# /etc/dpkg/dpkg.cfg.d/ so it also applies to later apt-get installs in
+# derived images (like Debian's official *-slim images do). Copyrights stay.
+SLIM_OPTS=(
+  --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/man/*'
+  --dpkgopt='path-exclude=/usr/share/info/*'
+  --dpkgopt='path-exclude=/usr/share/locale/*'
+  --dpkgopt='path-include=/usr/share/locale/locale.alias'
+  --dpkgopt='path-exclude=/usr/share/lintian/*'
+  # The Essential set is unpacked before the dpkg options take effect, so
+  # sweep the same paths once more; and drop apt lists/caches and logs.
+  --customize-hook='find "$1/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null || true'
+  --customize-hook='find "$1/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true'
+  --customize-hook='rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/lintian/*'
+  --customize-hook='find "$1/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true'
+  --customize-hook='find "$1/var/lib/apt/lists" "$1/var/cache/apt" "$1/var/cache/debconf" -type f \( -name "*_*" -o -name "*.bin" -o -name "*-old" \) -delete 2>/dev/null || true'
+  --customize-hook='rm -f "$1"/var/log/dpkg.log "$1"/var/log/alternatives.log "$1"/var/log/apt/*.log "$1"/var/log/apt/eipp.log.xz'
+)
+
+# Run mmdebstrap with its (and its hooks') chatter in a log file; on failure
+# show the tail so CI logs still explain what went wrong.
+run_mmdebstrap() {
+  local name="$1"; shift
+  local logf="$WORK/mmdebstrap-$name.log"
+  if ! mmdebstrap "$@" >"$logf" 2>&1; then
+    tail -n 60 "$logf" >&2
+    die "mmdebstrap failed for the $name image (see output above)"
+  fi
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# Tag BASE_ID + `STOPSIGNAL SIG` as TAG. Uses the legacy builder on purpose:
+# it is in every Docker version, needs no buildx, and resolves the local
+# image ID without contacting any registry. An empty build context is sent.
+add_stopsignal() {
+  local base="$1" sig="$2" tag="$3" out
+  if ! out="$(printf 'FROM %s\nSTOPSIGNAL %s\n' "$base" "$sig" \
+      | DOCKER_BUILDKIT=0 docker build -q -t "$tag" - 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "could not tag $tag (docker build FROM $base failed)"
+  fi
+}
+
+# After a rebuild the previous image is left dangling; drop it (best effort,
+# it may still be used by containers or as a parent of other images).
+drop_old_image() {
+  local old="$1" tag="$2"
+  [[ -n "$old" && "$old" != "$(image_id "$tag")" ]] || return 0
+  if docker rmi "$old" >/dev/null 2>&1; then log "removed previous $tag image ${old:7:12}"; fi
+}
+
+# ------------------------------------------------------------ nginx image --
+build_nginx() {
+  local tar="$WORK/nginx-rootfs.tar"
+  log "building $NGINX_TAG: Debian $NGINX_SUITE minbase + nginx (mmdebstrap, ~1 min)"
+  # Check-Valid-Until=false: the mirror this runs against may be a frozen
+  # snapshot whose testing Release file has expired; signatures are still
+  # verified against the host's debian-archive-keyring (bookworm's keyring
+  # already contains the bookworm/trixie archive keys that sign forky).
+  run_mmdebstrap nginx --mode=root --variant=minbase \
+    --include=nginx,curl,ca-certificates,gettext-base \
+    --aptopt='Acquire::Check-Valid-Until "false"' \
+    "${SLIM_OPTS[@]}" \
+    --customize-hook='chroot "$1" nginx -v 2>&1 | sed -n "s|.*nginx/\([0-9.]*\).*|\1|p" >"$SP_WORK/nginx.version"' \
+    --customize-hook='! chroot "$1" getent passwd 101 >/dev/null || { echo "uid 101 already taken in rootfs" >&2; exit 1; }' \
+    --customize-hook='chroot "$1" groupadd --system --gid 101 nginx' \
+    --customize-hook='chroot "$1" useradd --system --uid 101 --gid nginx --no-create-home --home-dir /nonexistent --shell /bin/false --comment "nginx user" nginx' \
+    --customize-hook='mkdir -p "$1/etc/nginx/conf.d" "$1/usr/share/nginx/html" "$1/var/cache/nginx" "$1/var/log/nginx"' \
+    --customize-hook='rm -f "$1/etc/nginx/sites-enabled/default"; find "$1/etc/nginx/conf.d" -mindepth 1 -delete' \
+    --customize-hook='sed -i "s/^user www-data;/user nginx;/" "$1/etc/nginx/nginx.conf"' \
+    --customize-hook='ln -sf /dev/stdout "$1/var/log/nginx/access.log"; ln -sf /dev/stderr "$1/var/log/nginx/error.log"' \
+    "$NGINX_SUITE" "$tar" "$MIRROR"
+
+  # Fail before tagging anything if the suite's nginx is too old for our
+  # config (`resolve` inside `upstream` needs >= 1.27.3).
+  local ver
+  ver="$(cat "$WORK/nginx.version" 2>/dev/null || true)"
+  [[ -n "$ver" ]] || die "could not determine the nginx version in the $NGINX_SUITE rootfs"
+  if ! dpkg --compare-versions "$ver" ge "$NGINX_MIN_VERSION"; then
+    die "nginx $ver in Debian $NGINX_SUITE is older than $NGINX_MIN_VERSION (needed for 'resolve' in upstream blocks)"
+  fi
+  log "nginx version in rootfs: $ver (>= $NGINX_MIN_VERSION)"
+
+  # Image config mirrors the official nginx image's Dockerfile.
+  # `docker import --change` accepts no STOPSIGNAL on daemons < 25, so that
+  # one instruction goes on top in a metadata-only build step (no new layer).
+  local id
+  id="$(docker import \
+    --change "ENV PATH=$STD_PATH" \
+    --change "ENV NGINX_VERSION=$ver" \
+    --change 'EXPOSE 80' \
+    --change 'CMD ["nginx", "-g", "daemon off;"]' \
+    --message "images-offline.sh: Debian $NGINX_SUITE nginx $ver" \
+    "$tar")"
+  rm -f "$tar"
+  add_stopsignal "$id" SIGQUIT "$NGINX_TAG"
+
+  log "verifying $NGINX_TAG"
+  local got
+  got="$(docker run --rm "$NGINX_TAG" nginx -v 2>&1)" || die "$NGINX_TAG: 'nginx -v' failed"
+  [[ "$got" == *"nginx/$ver"* ]] || die "$NGINX_TAG: 'nginx -v' says '$got', expected $ver"
+  # The stock Debian config (our services replace it) must still be valid.
+  docker run --rm "$NGINX_TAG" nginx -t -q || die "$NGINX_TAG: 'nginx -t' failed"
+  [[ "$(docker run --rm "$NGINX_TAG" id -u nginx)" == 101 ]] || die "$NGINX_TAG: user nginx is not uid 101"
+  log "built $NGINX_TAG (nginx $ver)"
+}
+
+# ------------------------------------------------------------- node image --
+# Download a package tarball from the npm registry (honours the host's npm
+# config: registry, proxy, cafile). Prints the path of the .tgz.
+npm_pack() {
+  local spec="$1" dir="$WORK/npm-pack" out
+  mkdir -p "$dir"
+  out="$(cd "$dir" && npm pack --silent "$spec")" || die "npm pack $spec failed"
+  out="$(printf '%s\n' "$out" | tail -n1)"
+  [[ -f "$dir/$out" ]] || die "npm pack $spec produced no tarball"
+  echo "$dir/$out"
+}
+
+tgz_version() { # version field of package/package.json inside an npm tarball
+  tar -xzOf "$1" package/package.json \
+    | sed -n '/^[[:space:]]*"version":/{s/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p;q;}'
+}
+
+build_node() {
+  command -v npm >/dev/null 2>&1 \
+    || die "npm not found on the host; it is needed to download node-linux-$NODE_ARCH@$NODE_MAJOR and npm@$NPM_MAJOR (apt-get install npm)"
+
+  log "downloading node-linux-$NODE_ARCH@$NODE_MAJOR and npm@$NPM_MAJOR from the npm registry"
+  local node_tgz npm_tgz node_ver npm_ver
+  node_tgz="$(npm_pack "node-linux-$NODE_ARCH@$NODE_MAJOR")"
+  npm_tgz="$(npm_pack "npm@$NPM_MAJOR")"
+  node_ver="$(tgz_version "$node_tgz")"
+  npm_ver="$(tgz_version "$npm_tgz")"
+  [[ "$node_ver" == "$NODE_MAJOR".* ]] || die "unexpected Node version '$node_ver' from node-linux-$NODE_ARCH@$NODE_MAJOR"
+  # The node-linux-* package carries just package/bin/node (the official binary).
+  mkdir -p "$WORK/node"
+  tar -xzf "$node_tgz" -C "$WORK/node" --no-same-owner package/bin/node \
+    || die "node-linux-$NODE_ARCH tarball has no package/bin/node"
+  export SP_NPM_TGZ="$npm_tgz"
+  log "Node v$node_ver, npm $npm_ver"
+
+  local ca_hook=(--customize-hook=true)
+  if [[ "$CA_BUNDLE" != none ]]; then
+    # NODE_EXTRA_CA_CERTS adds these to Node's built-in roots, so npm inside
+    # derived builds trusts e.g. a TLS-inspecting proxy the host trusts.
+    # (.pem, not .crt: update-ca-certificates leaves the system store alone.)
+    export SP_CA_BUNDLE="$CA_BUNDLE"
+    ca_hook=(--customize-hook="install -D -m 0644 \"\$SP_CA_BUNDLE\" \"\$1$CA_IN_IMAGE\"")
+    log "trusting extra CA bundle $CA_BUNDLE in $NODE_TAG"
+  else
+    log "no extra CA bundle (--ca-bundle none)"
+  fi
+
+  # In bookworm, init-system-helpers pulls in `usrmerge`, which drags in full
+  # perl (~45 MB). mmdebstrap's merged-usr hook sets up the /usr symlinks
+  # itself and installs the tiny `usr-is-merged` instead (as debian:*-slim).
+  local usr_hook=()
+  if [[ -d /usr/share/mmdebstrap/hooks/merged-usr ]]; then
+    usr_hook=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
+  else
+    warn "mmdebstrap merged-usr hook not found; the node image will include perl via usrmerge"
+  fi
+
+  local tar="$WORK/node-rootfs.tar"
+  log "building $NODE_TAG: Debian $NODE_SUITE minbase + Node v$node_ver (mmdebstrap, ~1 min)"
+  # Layout and user exactly as in the official node image: binary in
+  # /usr/local/bin, npm in /usr/local/lib/node_modules/npm with relative
+  # npm/npx symlinks, user node 1000:1000 with a home.
+  run_mmdebstrap node --mode=root --variant=minbase \
+    --include=ca-certificates \
+    "${usr_hook[@]}" \
+    "${SLIM_OPTS[@]}" \
+    --customize-hook='install -D -m 0755 "$SP_WORK/node/package/bin/node" "$1/usr/local/bin/node"' \
+    --customize-hook='mkdir -p "$1/usr/local/lib/node_modules/npm" && tar -xzf "$SP_NPM_TGZ" -C "$1/usr/local/lib/node_modules/npm" --strip-components=1 --no-same-owner' \
+    --customize-hook='chmod 0755 "$1/usr/local/lib/node_modules/npm/bin/npm-cli.js" "$1/usr/local/lib/node_modules/npm/bin/npx-cli.js"' \
+    --customize-hook='ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$1/usr/local/bin/npm"; ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$1/usr/local/bin/npx"' \
+    --customize-hook='chroot "$1" groupadd --gid 1000 node' \
+    --customize-hook='chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node' \
+    "${ca_hook[@]}" \
+    "$NODE_SUITE" "$tar" "$MIRROR"
+
+  local changes=(
+    --change "ENV NODE_VERSION=$node_ver"
+    --change "ENV PATH=$STD_PATH"
+    --change "LABEL $CA_LABEL=$CA_SHA256"
+    --change 'CMD ["node"]'
+  )
+  [[ "$CA_BUNDLE" == none ]] || changes+=(--change "ENV NODE_EXTRA_CA_CERTS=$CA_IN_IMAGE")
+  docker import "${changes[@]}" \
+    --message "images-offline.sh: Debian $NODE_SUITE + Node v$node_ver + npm $npm_ver" \
+    "$tar" "$NODE_TAG" >/dev/null
+  rm -f "$tar"
+
+  log "verifying $NODE_TAG"
+  local got
+  got="$(docker run --rm "$NODE_TAG" node --version)" || die "$NODE_TAG: 'node --version' failed"
+  [[ "$got" == "v$node_ver" && "$got" == v"$NODE_MAJOR".* ]] || die "$NODE_TAG: node --version says '$got', expected v$node_ver"
+  got="$(docker run --rm "$NODE_TAG" npm --version)" || die "$NODE_TAG: 'npm --version' failed"
+  [[ "$got" == "$npm_ver" ]] || die "$NODE_TAG: npm --version says '$got', expected $npm_ver"
+  [[ "$(docker run --rm "$NODE_TAG" id -u node)" == 1000 ]] || die "$NODE_TAG: user node is not uid 1000"
+  if [[ "$REGISTRY_CHECK" == 1 ]]; then
+    # What `npm ci` in our Dockerfiles needs: TLS to the registry from inside
+    # a container. Fails here (not mid compose build) if the CA is missing.
+    log "checking npm registry access over TLS from inside $NODE_TAG"
+    docker run --rm "$NODE_TAG" npm view --no-update-notifier is-number version >/dev/null \
+      || die "$NODE_TAG cannot reach the npm registry (TLS-inspecting proxy? pass --ca-bundle FILE with its CA; or --skip-registry-check)"
+  fi
+  log "built $NODE_TAG (node v$node_ver, npm $npm_ver)"
+}
+
+# ----------------------------------------------------------------- driver --
+if [[ "$FORCE" == 0 ]] && image_exists "$NGINX_TAG"; then
+  log "$NGINX_TAG already exists — reusing it (--force to rebuild)"
+else
+  old_id="$(image_id "$NGINX_TAG")"
+  build_nginx
+  drop_old_image "$old_id" "$NGINX_TAG"
+fi
+
+if [[ "$FORCE" == 0 ]] && image_exists "$NODE_TAG"; then
+  # The CA bundle is baked in, so a different --ca-bundle means a rebuild.
+  have_ca="$(docker image inspect -f "{{ index .Config.Labels \"$CA_LABEL\" }}" "$NODE_TAG" 2>/dev/null || true)"
+  if [[ "$have_ca" == "$CA_SHA256" ]]; then
+    log "$NODE_TAG already exists — reusing it (--force to rebuild)"
+  else
+    log "$NODE_TAG exists but was built with a different CA bundle — rebuilding"
+    old_id="$(image_id "$NODE_TAG")"
+    build_node
+    drop_old_image "$old_id" "$NODE_TAG"
+  fi
+else
+  old_id="$(image_id "$NODE_TAG")"
+  build_node
+  drop_old_image "$old_id" "$NODE_TAG"
+fi
+
+# ------------------------------------------------------------------- .env --
+# Set our two keys, keep every other line (and the keys' position) intact.
+update_env() {
+  local tmp="$WORK/env.new"
+  [[ -f "$ENV_FILE" ]] || : >"$ENV_FILE"
+  awk -v node="NODE_IMAGE=$NODE_TAG" -v nginx="NGINX_IMAGE=$NGINX_TAG" '
+    /^[[:space:]]*(export[[:space:]]+)?NODE_IMAGE[[:space:]]*=/  { if (!n++) print node;  next }
+    /^[[:space:]]*(export[[:space:]]+)?NGINX_IMAGE[[:space:]]*=/ { if (!g++) print nginx; next }
+    { print }
+    END { if (!n) print node; if (!g) print nginx }' "$ENV_FILE" >"$tmp"
+  cat "$tmp" >"$ENV_FILE" # rewrite in place: keeps the file's owner/mode
+}
+update_env
+log "wrote NODE_IMAGE=$NODE_TAG and NGINX_IMAGE=$NGINX_TAG to $ENV_FILE"
+if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+  && ! git -C "$REPO_ROOT" check-ignore -q "$ENV_FILE"; then
+  warn "$ENV_FILE is not git-ignored — add '.env' to .gitignore so it is never committed"
+fi
+
+log "done. Images:"
+docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -F 'softy-pinko-base/' || true
+log "now run: docker-compose up --build"
