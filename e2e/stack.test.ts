@@ -210,6 +210,16 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(await page.locator('#dynamic-content').textContent()).toBe('Hello, World!');
 
         mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}-top.png` });
+        // Sections fade in as they scroll into view: scroll through once so the full-page shot shows them.
+        await page.evaluate(async () => {
+          for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
+            window.scrollTo(0, y);
+            await new Promise((resolve) => setTimeout(resolve, 60));
+          }
+          window.scrollTo(0, 0);
+        });
+        await page.waitForTimeout(800);
         await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}.png`, fullPage: true });
         expect(problems).toEqual([]);
         // Nothing leaves the site: no CDN, no font service.

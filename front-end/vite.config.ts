@@ -5,6 +5,8 @@ const apiTarget = `http://127.0.0.1:${process.env.BACKEND_PORT ?? '5252'}`;
 const apiProxy = { '/api': { target: apiTarget, changeOrigin: false, xfwd: true } };
 
 export default defineConfig({
+  // A multi-page site, not a single-page app: unknown paths get a 404, as behind nginx.
+  appType: 'mpa',
   build: {
     // The page must work in every browser people still use; es2022 keeps the bundle small without a polyfill.
     target: 'es2022',
