@@ -3,7 +3,9 @@
  * Compose v2 (`docker compose`) is used when present, docker-compose 1.29 otherwise.
  */
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -47,6 +49,15 @@ export function runLoud(command: string, args: string[], env: NodeJS.ProcessEnv 
   });
 }
 
+/** A TCP port nothing listens on right now, for a stack's published proxy port. */
+export async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export async function dockerWorks(): Promise<boolean> {
   return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
 }
@@ -74,6 +85,38 @@ export async function imageExists(image: string): Promise<boolean> {
   return (await run('docker', ['image', 'inspect', image], { timeoutMs: 20_000 })).code === 0;
 }
 
+/** The Dockerfiles' default base images; the repository's .env (images:offline) may name others. */
+export const OFFICIAL_BASE_IMAGES = { NODE_IMAGE: 'node:24-bookworm-slim', NGINX_IMAGE: 'nginx:1.30' };
+
+/** True when every base image Compose will use is present locally or can be pulled. */
+async function baseImagesAvailable(label: string): Promise<boolean> {
+  const chosen = { ...OFFICIAL_BASE_IMAGES, ...dotEnv() };
+  for (const image of [chosen.NODE_IMAGE, chosen.NGINX_IMAGE]) {
+    if (await imageExists(image)) continue;
+    console.log(`[${label}] pulling ${image} …`);
+    if ((await run('docker', ['pull', image], { timeoutMs: 300_000 })).code !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Makes sure the base images Compose builds FROM exist: present, pulled, or — when no registry
+ * answers — built offline with `scripts/images-offline.sh` (which also points .env at them).
+ */
+export async function ensureBaseImages(label = 'stack'): Promise<void> {
+  if (await baseImagesAvailable(label)) return;
+  console.log(`[${label}] no registry answers: building the base images offline (npm run images:offline)`);
+  await runLoud('bash', ['scripts/images-offline.sh']);
+}
+
+/** Optional extras of a Stack; without them it is the repository's docker-compose.yml, images tagged `e2e`. */
+export interface StackOptions {
+  /** More Compose files layered over docker-compose.yml, in order (e.g. the benchmark's override). */
+  files?: string[];
+  /** The TAG the images are built under, so one suite does not overwrite another's images. */
+  tag?: string;
+}
+
 /** One Compose project: its name, the port the proxy is published on, and the commands to drive it. */
 export class Stack {
   constructor(
@@ -81,6 +124,7 @@ export class Stack {
     readonly project: string,
     readonly proxyPort: number,
     readonly extraEnv: NodeJS.ProcessEnv = {},
+    readonly options: StackOptions = {},
   ) {}
 
   get baseUrl(): string {
@@ -88,12 +132,13 @@ export class Stack {
   }
 
   private get env(): NodeJS.ProcessEnv {
-    return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: 'e2e' };
+    return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: this.options.tag ?? 'e2e' };
   }
 
   private args(args: string[]): [string, string[]] {
     const [command, ...prefix] = this.compose as [string, ...string[]];
-    return [command, [...prefix, '--project-name', this.project, '--file', `${REPO_ROOT}docker-compose.yml`, ...args]];
+    const files = [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])].flatMap((file) => ['--file', file]);
+    return [command, [...prefix, '--project-name', this.project, ...files, ...args]];
   }
 
   exec(args: string[], timeoutMs?: number): Promise<RunResult> {
@@ -147,6 +192,11 @@ export class Stack {
       console.error((await this.exec(['logs', '--no-color', '--tail', '80'])).stdout);
       throw error;
     }
+  }
+
+  /** Sets the number of back-end replicas without touching the other services. */
+  async scaleBackEnd(replicas: number): Promise<void> {
+    await this.execLoud(['up', '--detach', '--no-recreate', '--scale', `back-end=${replicas}`]);
   }
 
   async down(): Promise<void> {

@@ -4,7 +4,7 @@
  * Under CI=true a missing Docker fails the run; elsewhere the suite skips, and says so loudly.
  */
 import type { TestProject } from 'vitest/node';
-import { composeCommand, dockerWorks, dotEnv, imageExists, run, runLoud } from './docker.js';
+import { composeCommand, dockerWorks, ensureBaseImages } from './docker.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,19 +12,6 @@ declare module 'vitest' {
     stackSkipReason: string;
     compose: string[];
   }
-}
-
-const OFFICIAL_BASE_IMAGES = { NODE_IMAGE: 'node:24-bookworm-slim', NGINX_IMAGE: 'nginx:1.30' };
-
-/** True when every base image Compose will use is present locally or can be pulled. */
-async function baseImagesAvailable(): Promise<boolean> {
-  const chosen = { ...OFFICIAL_BASE_IMAGES, ...dotEnv() };
-  for (const image of [chosen.NODE_IMAGE, chosen.NGINX_IMAGE]) {
-    if (await imageExists(image)) continue;
-    console.log(`[stack] pulling ${image} …`);
-    if ((await run('docker', ['pull', image], { timeoutMs: 300_000 })).code !== 0) return false;
-  }
-  return true;
 }
 
 export default async function setup(project: TestProject): Promise<void> {
@@ -36,10 +23,7 @@ export default async function setup(project: TestProject): Promise<void> {
     project.provide('stackSkipReason', reason);
     return;
   }
-  if (!(await baseImagesAvailable())) {
-    console.log('[stack] no registry answers: building the base images offline (npm run images:offline)');
-    await runLoud('bash', ['scripts/images-offline.sh']);
-  }
+  await ensureBaseImages('stack');
   project.provide('compose', await composeCommand());
   project.provide('stackSkipReason', '');
 }

@@ -2,23 +2,16 @@
  * The whole stack in real containers: built from the Dockerfiles, started with Compose, checked
  * through the published proxy port from the host and in headless Chromium, then taken down.
  */
-import { mkdirSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { once } from 'node:events';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser } from './browser.js';
-import { REPO_ROOT, Stack, run } from './docker.js';
+import { REPO_ROOT, Stack, freePort, run } from './docker.js';
 
 const skipReason = inject('stackSkipReason');
 const ARTIFACTS = `${REPO_ROOT}artifacts/screenshots`;
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** Resolves to 'refused', 'open' or another error code for a TCP connection from the host. */
 function tryConnect(port: number, host = '127.0.0.1'): Promise<string> {
@@ -49,6 +42,16 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     if (stack) await stack.down();
   });
 
+  /** A service's log lines that are JSON objects, parsed. */
+  async function jsonLogLines(service: string): Promise<Record<string, unknown>[]> {
+    const [id] = await stack.containers(service);
+    const { stdout } = await run('docker', ['logs', id!]);
+    return stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
   describe('through the proxy', () => {
     it('serves the page at / with HTML, no-cache and the #dynamic-content element', async () => {
       const res = await fetch(`${stack.baseUrl}/`);
@@ -62,6 +65,12 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       // Built by Vite: the TypeScript source is never shipped, a hashed bundle is.
       expect(html).not.toContain('/src/main.ts');
       expect(html).toMatch(/\/assets\/[\w-]+\.js/);
+      // Nothing blocks the first paint but one stylesheet: every script is a (deferred) module, none inline.
+      expect(html.match(/<link[^>]+rel="stylesheet"/g)).toHaveLength(1);
+      const scripts = html.match(/<script\b[^>]*>/g) ?? [];
+      expect(scripts.length).toBeGreaterThan(0);
+      for (const script of scripts) expect(script).toMatch(/type="module"[^>]*src="\/assets\//);
+      expect(html).not.toMatch(/<script\b[^>]*>[^<]+<\/script>/);
     });
 
     it('serves hashed assets with their MIME type, gzip and a one-year immutable cache', async () => {
@@ -128,13 +137,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
     it('forwards the client address and request ID to the back-end, which logs them as JSON', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, { headers: { 'x-request-id': 'e2e-log-check', 'x-forwarded-for': '203.0.113.9' } });
-      const [backEnd] = await stack.containers('back-end');
-      const { stdout } = await run('docker', ['logs', backEnd!]);
-      const line = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l.reqId === 'e2e-log-check');
+      const line = (await jsonLogLines('back-end')).find((l) => l.reqId === 'e2e-log-check');
       expect(line).toMatchObject({ msg: 'request', method: 'GET', url: '/api/hello', status: 200 });
       // The proxy is the edge: a client-supplied X-Forwarded-For is replaced, not trusted.
       expect(line?.remoteAddress).not.toBe('203.0.113.9');
@@ -143,13 +146,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
     it('logs each request as one JSON line naming the upstream that served it', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, { headers: { 'x-request-id': 'e2e-proxy-log' } });
-      const [proxy] = await stack.containers('proxy');
-      const { stdout } = await run('docker', ['logs', proxy!]);
-      const line = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l.request_id === 'e2e-proxy-log');
+      const line = (await jsonLogLines('proxy')).find((l) => l.request_id === 'e2e-proxy-log');
       expect(line).toMatchObject({ method: 'GET', uri: '/api/hello', status: 200, upstream_status: '200' });
       expect(line?.upstream_addr).toMatch(/^\d+\.\d+\.\d+\.\d+:5252$/);
     });
@@ -173,6 +170,21 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const ports = await stack.inspect<Record<string, { HostPort: string }[] | null>>(proxy!, '.NetworkSettings.Ports');
       expect(Object.keys(ports).filter((port) => (ports[port] ?? []).length > 0)).toEqual(['80/tcp']);
       expect(ports['80/tcp']?.[0]?.HostPort).toBe(String(stack.proxyPort));
+    });
+
+    it('ships no compiler, dev dependency, TypeScript source or source map in the runtime images', async () => {
+      const [backEnd] = await stack.containers('back-end');
+      const [frontEnd] = await stack.containers('front-end');
+      const listing = async (id: string, dir: string) =>
+        (await run('docker', ['exec', id, 'find', dir, '-maxdepth', '8'])).stdout.split('\n').filter(Boolean);
+      const backEndFiles = await listing(backEnd!, '/app');
+      expect(backEndFiles).toContain('/app/dist/server.js');
+      expect(backEndFiles).toContain('/app/node_modules/fastify');
+      const frontEndFiles = await listing(frontEnd!, '/usr/share/nginx/html');
+      expect(frontEndFiles).toContain('/usr/share/nginx/html/index.html');
+      for (const file of [...backEndFiles, ...frontEndFiles]) {
+        expect(file).not.toMatch(/\.map$|\.ts$|\/node_modules\/(typescript|tsx|esbuild|vite|vitest|@types)(\/|$)|^\/app\/src(\/|$)/);
+      }
     });
 
     it('runs every service as a non-root user', async () => {
@@ -205,6 +217,14 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         const origins = new Set<string>();
         page.on('request', (request) => origins.add(new URL(request.url()).origin));
 
+        let transferredBytes = 0;
+        let requests = 0;
+        page.on('requestfinished', async (request) => {
+          requests += 1;
+          const sizes = await request.sizes();
+          transferredBytes += sizes.responseBodySize + sizes.responseHeadersSize;
+        });
+
         await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
         await page.locator('#dynamic-content[data-state="loaded"]').waitFor({ timeout: 10_000 });
         expect(await page.locator('#dynamic-content').textContent()).toBe('Hello, World!');
@@ -224,6 +244,97 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(problems).toEqual([]);
         // Nothing leaves the site: no CDN, no font service.
         expect([...origins]).toEqual([stack.baseUrl]);
+        // The first load's budget: at most 12 requests and 100 KB over the wire, compressed.
+        console.log(`[budget] ${name}: ${requests} requests, ${(transferredBytes / 1024).toFixed(1)} KB transferred`);
+        expect(requests).toBeLessThanOrEqual(12);
+        expect(transferredBytes).toBeLessThanOrEqual(100 * 1024);
+
+        // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected scripts).
+        await page.evaluate(axeSource);
+        const violations = await page.evaluate(async () => {
+          const { violations } = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe.run();
+          return violations.map((violation) => `${violation.id} (${violation.nodes.length})`);
+        });
+        expect(violations).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    });
+  });
+
+  describe('the contact form through the proxy', () => {
+    const contact = () => `${stack.baseUrl}/api/contact`;
+    const postJson = (body: unknown) =>
+      fetch(contact(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const storedMessages = async (): Promise<{ id: string; name: string }[]> => {
+      const [backEnd] = await stack.containers('back-end');
+      const { stdout } = await run('docker', ['exec', backEnd!, 'cat', '/data/contact-messages.jsonl']);
+      return stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { id: string; name: string });
+    };
+
+    it('accepts a valid message with 201 and stores it', async () => {
+      const res = await postJson({ name: 'Ada', email: 'ada@example.com', message: 'Hello from the stack suite' });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      expect((await storedMessages()).map((m) => m.id)).toContain(id);
+    });
+
+    it('answers invalid input with 400 listing each invalid field', async () => {
+      const res = await postJson({ name: '', email: 'not-an-email', message: 'x'.repeat(2001) });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { fields: Record<string, string> };
+      expect(Object.keys(body.fields).sort()).toEqual(['email', 'message', 'name']);
+    });
+
+    it('refuses a body over 16 KB with a JSON 413 at the proxy', async () => {
+      const res = await postJson({ name: 'Big', email: 'big@example.com', message: 'x'.repeat(17 * 1024) });
+      expect(res.status).toBe(413);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toMatchObject({ statusCode: 413 });
+    });
+
+    it('answers a plain form post (no JavaScript) with 303 back to the page', async () => {
+      const res = await fetch(contact(), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
+        body: new URLSearchParams({ name: 'Grace', email: 'grace@example.com', message: 'Sent without JavaScript' }).toString(),
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/?contact=sent#contact');
+      expect((await storedMessages()).map((m) => m.name)).toContain('Grace');
+    });
+
+    it('keeps accepted messages when the back-end container restarts', async () => {
+      const before = await storedMessages();
+      expect(before.length).toBeGreaterThan(0);
+      const [backEnd] = await stack.containers('back-end');
+      expect((await run('docker', ['restart', backEnd!])).code).toBe(0);
+      await stack.waitHealthy();
+      expect(await storedMessages()).toEqual(before);
+    });
+
+    it.skipIf(browserSkipReason() !== '').each([
+      ['with JavaScript', true],
+      ['without JavaScript', false],
+    ])('works in Chromium %s', async (_name, javaScriptEnabled) => {
+      const browser = await launchBrowser({ javaScriptEnabled });
+      try {
+        const page = await browser.context.newPage();
+        await page.goto(`${stack.baseUrl}/#contact`);
+        const sender = `Browser ${javaScriptEnabled ? 'JS' : 'no-JS'} ${Date.now()}`;
+        await page.getByLabel(/name/i).first().fill(sender);
+        await page.getByLabel(/email/i).first().fill('browser@example.com');
+        await page.getByLabel(/message/i).first().fill('Typed into the real form.');
+        await page.locator('form[action="/api/contact"] [type="submit"]').click();
+        if (javaScriptEnabled) {
+          // Shown inline, without leaving the page.
+          await page.locator('.form-status[data-state="sent"]').waitFor({ timeout: 10_000 });
+          expect(page.url()).toBe(`${stack.baseUrl}/#contact`);
+        } else {
+          await page.waitForURL(`${stack.baseUrl}/?contact=sent#contact`);
+        }
+        expect((await storedMessages()).map((m) => m.name)).toContain(sender);
       } finally {
         await browser.close();
       }

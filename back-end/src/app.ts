@@ -1,18 +1,25 @@
 import { hostname } from 'node:os';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { contactStorePathFromEnv } from './contact-store.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
 import requestLog from './plugins/request-log.js';
+import contact from './routes/contact.js';
 import health from './routes/health.js';
 import hello from './routes/hello.js';
 
 export interface AppOptions {
   /** Pino options, or false for silence in tests. */
   logger?: FastifyServerOptions['logger'];
+  /** The JSON-lines file contact messages are appended to; tests point it at a temp dir. */
+  contactStorePath?: string;
 }
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
-export async function buildApp({ logger = false }: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp({
+  logger = false,
+  contactStorePath = contactStorePathFromEnv(),
+}: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     // One line per request comes from the request-log plugin, not Fastify's two (incoming + completed).
@@ -41,5 +48,6 @@ export async function buildApp({ logger = false }: AppOptions = {}): Promise<Fas
   await app.register(errors);
   await app.register(hello, { prefix: '/api' });
   await app.register(health, { prefix: '/api' });
+  await app.register(contact, { prefix: '/api', storePath: contactStorePath });
   return app;
 }

@@ -1,0 +1,96 @@
+/**
+ * A steady, bounded load from the host on loopback: a fixed request rate, a cap on requests in flight,
+ * a hard stop. It records every status, every failure and which replica (X-Served-By) answered.
+ */
+
+export interface LoadResult {
+  sent: number;
+  statuses: Record<string, number>;
+  /** Requests that got no HTTP answer at all (reset, refused, timed out). */
+  failures: number;
+  failureSamples: string[];
+  servedBy: Record<string, number>;
+  durationMs: number;
+}
+
+export interface LoadOptions {
+  ratePerSecond: number;
+  /** Hard ceiling on the run, whatever happens. */
+  maxDurationMs: number;
+  maxInFlight?: number;
+  requestTimeoutMs?: number;
+  init?: (index: number) => RequestInit;
+  /** Called with each answer, e.g. to remember which writes were acknowledged. */
+  onResponse?: (index: number, response: Response, body: string) => void;
+}
+
+export interface RunningLoad {
+  /** Stops sending, waits for the requests in flight, and returns the tally. */
+  stop(): Promise<LoadResult>;
+}
+
+export function startLoad(url: string, options: LoadOptions): RunningLoad {
+  const { ratePerSecond, maxDurationMs, maxInFlight = 100, requestTimeoutMs = 10_000 } = options;
+  const result: LoadResult = { sent: 0, statuses: {}, failures: 0, failureSamples: [], servedBy: {}, durationMs: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const started = Date.now();
+  let stopped = false;
+
+  async function one(index: number): Promise<void> {
+    try {
+      const response = await fetch(url, { ...options.init?.(index), signal: AbortSignal.timeout(requestTimeoutMs) });
+      const body = await response.text();
+      result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
+      const replica = response.headers.get('x-served-by');
+      if (replica) result.servedBy[replica] = (result.servedBy[replica] ?? 0) + 1;
+      options.onResponse?.(index, response, body);
+    } catch (error) {
+      result.failures += 1;
+      if (result.failureSamples.length < 5) result.failureSamples.push(String((error as Error).cause ?? error));
+    }
+  }
+
+  // Ticks every 10 ms and sends what the rate owes by then, so a slow tick does not lower the rate.
+  const ticker = setInterval(() => {
+    const elapsed = Date.now() - started;
+    if (elapsed >= maxDurationMs) stopped = true;
+    if (stopped) return clearInterval(ticker);
+    const owed = Math.floor((elapsed / 1000) * ratePerSecond) - result.sent;
+    for (let i = 0; i < owed && inFlight.size < maxInFlight; i += 1) {
+      const request = one(result.sent);
+      result.sent += 1;
+      inFlight.add(request);
+      void request.finally(() => inFlight.delete(request));
+    }
+  }, 10);
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(ticker);
+      await Promise.all(inFlight);
+      result.durationMs = Date.now() - started;
+      return result;
+    },
+  };
+}
+
+/** Responses with a 5xx status. */
+export function serverErrors(result: LoadResult): number {
+  return Object.entries(result.statuses)
+    .filter(([status]) => Number(status) >= 500)
+    .reduce((sum, [, count]) => sum + count, 0);
+}
+
+/** One line a scenario prints: what was sent, what failed, and how it spread across replicas. */
+export function describeLoad(scenario: string, result: LoadResult): string {
+  const spread = Object.entries(result.servedBy)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([replica, count]) => `${replica.slice(0, 12)}=${count}`)
+    .join(' ');
+  return (
+    `[scenario] ${scenario}: sent=${result.sent} in ${(result.durationMs / 1000).toFixed(1)}s, ` +
+    `failures=${result.failures}, 5xx=${serverErrors(result)}, statuses=${JSON.stringify(result.statuses)}, by replica: ${spread}` +
+    (result.failureSamples.length ? `, e.g. ${result.failureSamples.join(' | ')}` : '')
+  );
+}
