@@ -187,6 +187,38 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
+    it('runs every service read-only, without capabilities or privilege escalation, within memory and pid limits', async () => {
+      for (const service of ['front-end', 'back-end', 'proxy']) {
+        const [id] = await stack.containers(service);
+        const host = await stack.inspect<{ ReadonlyRootfs: boolean; CapDrop: string[]; SecurityOpt: string[]; Memory: number; PidsLimit: number }>(
+          id!,
+          '.HostConfig',
+        );
+        expect(host.ReadonlyRootfs, service).toBe(true);
+        expect(host.CapDrop, service).toContain('ALL');
+        expect(host.SecurityOpt, service).toContain('no-new-privileges:true');
+        expect(host.Memory, service).toBeGreaterThan(0);
+        expect(host.PidsLimit, service).toBeGreaterThan(0);
+        const write = await run('docker', ['exec', id!, 'touch', '/etc/softy-pinko-write-test']);
+        expect(write.code, `${service} could write to its root filesystem`).not.toBe(0);
+      }
+    });
+
+    it('gives the front-end and back-end no route out of the Compose network', async () => {
+      for (const service of ['front-end', 'back-end']) {
+        const [id] = await stack.containers(service);
+        // No packet is sent: the kernel's routing table alone shows there is no default gateway.
+        const { stdout } = await run('docker', ['exec', id!, 'cat', '/proc/net/route']);
+        const destinations = stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/\s+/)[1]);
+        expect(destinations.length, service).toBeGreaterThan(0);
+        expect(destinations, `${service} has a default route`).not.toContain('00000000');
+      }
+      // The proxy, on the edge network too, is the one that can reach the host.
+      const [proxy] = await stack.containers('proxy');
+      const { stdout } = await run('docker', ['exec', proxy!, 'cat', '/proc/net/route']);
+      expect(stdout).toMatch(/^\S+\s+00000000\s/m);
+    });
+
     it('runs every service as a non-root user', async () => {
       for (const service of ['front-end', 'back-end', 'proxy']) {
         const [id] = await stack.containers(service);
