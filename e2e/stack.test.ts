@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser } from './browser.js';
 import { REPO_ROOT, Stack, freePort, run } from './docker.js';
+import { HOSTILE_REQUESTS, sendRaw, slowLoris } from './hostile-requests.js';
 
 const skipReason = inject('stackSkipReason');
 const ARTIFACTS = `${REPO_ROOT}artifacts/screenshots`;
@@ -291,6 +292,37 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       } finally {
         await browser.close();
       }
+    });
+  });
+
+  describe('hostile input at the edge', () => {
+    const restartsBefore = new Map<string, string>();
+    const restartState = (id: string) => stack.inspect<string>(id, '.RestartCount').then(async (count) => `${count}@${await stack.inspect<string>(id, '.State.StartedAt')}`);
+
+    beforeAll(async () => {
+      for (const id of await stack.containers()) restartsBefore.set(id, await restartState(id));
+    });
+
+    it.each(HOSTILE_REQUESTS.map((request) => [`${request.category}: ${request.name}`, request] as const))(
+      '%s → answered with the expected status',
+      async (_name, request) => {
+        expect(await sendRaw(stack.proxyPort, request.raw)).toBe(request.expect);
+      },
+    );
+
+    it('drops a slow-loris client that trickles its headers, within the 10 s header timeout', async () => {
+      const openMs = await slowLoris(stack.proxyPort, 1000, 30_000);
+      console.log(`[hostile] slow loris dropped after ${openMs} ms`);
+      expect(openMs).toBeLessThan(15_000);
+    });
+
+    it('leaves every service healthy and no container restarted', async () => {
+      const categories = new Map<string, number>();
+      for (const { category } of HOSTILE_REQUESTS) categories.set(category, (categories.get(category) ?? 0) + 1);
+      console.log(`[hostile] ${HOSTILE_REQUESTS.length + 1} requests: ${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}, slow-loris 1`);
+      await stack.waitHealthy(30_000);
+      for (const [id, before] of restartsBefore) expect(await restartState(id), id).toBe(before);
+      expect(await (await fetch(`${stack.baseUrl}/api/hello`)).text()).toBe('Hello, World!');
     });
   });
 

@@ -1,0 +1,61 @@
+/** Property-based fuzzing of the API: whatever arrives, the answer is a clean JSON 4xx or a success, never a 5xx. */
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildApp } from './app.js';
+
+let app: FastifyInstance;
+let storeDir: string;
+beforeAll(async () => {
+  storeDir = mkdtempSync(join(tmpdir(), 'softy-pinko-fuzz-'));
+  app = await buildApp({ contactStorePath: join(storeDir, 'messages.jsonl') });
+});
+afterAll(async () => {
+  await app.close();
+  rmSync(storeDir, { recursive: true, force: true });
+});
+
+const methods = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS');
+const pathSegment = fc.oneof(fc.constantFrom('api', 'hello', 'health', 'contact', '..', '.', '%2e%2e', '%00', ''), fc.string({ maxLength: 12 }));
+const paths = fc.array(pathSegment, { maxLength: 5 }).map((segments) => `/${segments.map(encodeURIComponent).join('/')}`);
+
+it('answers any method on any path without a server error, and errors as JSON', async () => {
+  await fc.assert(
+    fc.asyncProperty(methods, fc.oneof(paths, paths.map((p) => `/api${p}`)), async (method, url) => {
+      const res = await app.inject({ method, url });
+      expect(res.statusCode).toBeLessThan(500);
+      if (res.statusCode >= 400 && method !== 'HEAD') expect(res.headers['content-type']).toMatch(/^application\/json/);
+    }),
+    { numRuns: 400 },
+  );
+});
+
+it('answers any JSON body sent to /api/contact with 201 or a 4xx listing fields, never a 5xx', async () => {
+  const field = fc.oneof(fc.string({ maxLength: 300 }), fc.emailAddress(), fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }));
+  const body = fc.oneof(
+    fc.record({ name: field, email: field, message: field }, { requiredKeys: [] }),
+    fc.dictionary(fc.string({ maxLength: 10 }), field, { maxKeys: 5 }),
+    fc.jsonValue({ maxDepth: 4 }),
+  );
+  await fc.assert(
+    fc.asyncProperty(body, async (payload) => {
+      const res = await app.inject({ method: 'POST', url: '/api/contact', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+      expect([201, 400]).toContain(res.statusCode);
+      if (res.statusCode === 400) expect(Object.keys(res.json<{ fields: object }>().fields ?? {}).length).toBeGreaterThan(0);
+    }),
+    { numRuns: 400 },
+  );
+});
+
+it('answers arbitrary bytes sent to /api/contact with a 4xx, never a 5xx', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 2000 }), fc.constantFrom('application/json', 'application/x-www-form-urlencoded'), async (bytes, type) => {
+      const res = await app.inject({ method: 'POST', url: '/api/contact', headers: { 'content-type': type }, payload: Buffer.from(bytes) });
+      expect(res.statusCode).toBeLessThan(500);
+    }),
+    { numRuns: 400 },
+  );
+});
