@@ -34,7 +34,8 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = new Stack(inject('compose'), 'softy-pinko-e2e', await freePort());
+    // A rate limit low enough to hit on purpose, high enough for the other tests' bursts.
+    stack = new Stack(inject('compose'), 'softy-pinko-e2e', await freePort(), { API_RATE_LIMIT: '20r/s', API_RATE_BURST: '50' });
     await stack.down(); // leftovers of an interrupted run
     await stack.up();
   });
@@ -205,19 +206,22 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
-    it('gives the front-end and back-end no route out of the Compose network', async () => {
+    it('keeps the front-end and back-end on internal networks only; the proxy alone joins the edge', async () => {
+      // Docker gives a container on an `internal` network no way out to the host's network or the
+      // internet; proven here from Docker's own record of each network rather than by sending packets.
+      const internal = async (id: string) => {
+        const networks = Object.keys(await stack.inspect<Record<string, unknown>>(id, '.NetworkSettings.Networks'));
+        return Promise.all(networks.map(async (name) => [name, await stack.inspect<boolean>(name, '.Internal')] as const));
+      };
       for (const service of ['front-end', 'back-end']) {
         const [id] = await stack.containers(service);
-        // No packet is sent: the kernel's routing table alone shows there is no default gateway.
-        const { stdout } = await run('docker', ['exec', id!, 'cat', '/proc/net/route']);
-        const destinations = stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/\s+/)[1]);
-        expect(destinations.length, service).toBeGreaterThan(0);
-        expect(destinations, `${service} has a default route`).not.toContain('00000000');
+        const networks = await internal(id!);
+        expect(networks.length, service).toBeGreaterThan(0);
+        for (const [name, isInternal] of networks) expect(isInternal, `${service} on ${name}`).toBe(true);
       }
-      // The proxy, on the edge network too, is the one that can reach the host.
       const [proxy] = await stack.containers('proxy');
-      const { stdout } = await run('docker', ['exec', proxy!, 'cat', '/proc/net/route']);
-      expect(stdout).toMatch(/^\S+\s+00000000\s/m);
+      const proxyNetworks = await internal(proxy!);
+      expect(proxyNetworks.map(([, isInternal]) => isInternal).sort()).toEqual([false, true]);
     });
 
     it('runs every service as a non-root user', async () => {
@@ -323,6 +327,33 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       await stack.waitHealthy(30_000);
       for (const [id, before] of restartsBefore) expect(await restartState(id), id).toBe(before);
       expect(await (await fetch(`${stack.baseUrl}/api/hello`)).text()).toBe('Hello, World!');
+    });
+  });
+
+  describe('rate limiting', () => {
+    it('answers an API flood from one address with JSON 429s and Retry-After, and never limits the page', async () => {
+      const api = await Promise.all(Array.from({ length: 150 }, () => fetch(`${stack.baseUrl}/api/hello`)));
+      const limited = api.filter((res) => res.status === 429);
+      console.log(`[rate limit] 150 parallel API requests: ${api.length - limited.length} served, ${limited.length} limited`);
+      expect(limited.length).toBeGreaterThan(0);
+      expect(api.filter((res) => res.status !== 429 && res.status !== 200)).toEqual([]);
+      expect(limited[0]!.headers.get('retry-after')).toBe('1');
+      expect(limited[0]!.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await limited[0]!.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+
+      const page = await Promise.all(Array.from({ length: 150 }, () => fetch(`${stack.baseUrl}/`)));
+      expect(page.map((res) => res.status).filter((status) => status !== 200)).toEqual([]);
+      // Let the bucket refill (50 at 20/s) before the next tests use the API.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
+    });
+
+    it('refuses to start with a malformed limit, saying why', async () => {
+      const [proxy] = await stack.containers('proxy');
+      const image = await stack.inspect<string>(proxy!, '.Config.Image');
+      const started = await run('docker', ['run', '--rm', '--env', 'API_RATE_LIMIT=lots', image]);
+      expect(started.code).toBe(64);
+      expect(started.stderr).toContain('API_RATE_LIMIT must look like 10r/s');
     });
   });
 
