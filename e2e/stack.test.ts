@@ -271,10 +271,11 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         // Sections fade in as they scroll into view: scroll through once so the full-page shot shows them.
         await page.evaluate(async () => {
           for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
-            window.scrollTo(0, y);
+            // 'instant': the page asks for smooth scrolling, which would not get there in 60 ms.
+            window.scrollTo({ top: y, behavior: 'instant' });
             await new Promise((resolve) => setTimeout(resolve, 60));
           }
-          window.scrollTo(0, 0);
+          window.scrollTo({ top: 0, behavior: 'instant' });
         });
         await page.waitForTimeout(800);
         await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}.png`, fullPage: true });
