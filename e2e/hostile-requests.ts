@@ -37,6 +37,9 @@ export const HOSTILE_REQUESTS: HostileRequest[] = [
   { category: 'headers', name: 'Host with a path', raw: 'GET / HTTP/1.1\r\nHost: ../../etc\r\n\r\n', expect: 400 },
   { category: 'headers', name: 'two Host headers', raw: get('/', 'Host: evil.example\r\n'), expect: 400 },
   { category: 'headers', name: '9 KB Host', raw: `GET / HTTP/1.1\r\nHost: ${'h'.repeat(9000)}\r\n\r\n`, expect: 400 },
+  // 0: the connection is closed without an answer (nginx's 444), the proxy's reply to a host it does not serve.
+  { category: 'headers', name: 'a Host this site does not serve', raw: 'GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n', expect: 0 },
+  { category: 'headers', name: 'a served name as a suffix of another', raw: 'GET / HTTP/1.1\r\nHost: localhost.evil.example\r\nConnection: close\r\n\r\n', expect: 0 },
 
   // Bodies: sizes, framing, and request smuggling attempts.
   { category: 'body', name: '20 KB body by Content-Length', raw: json(`"${'a'.repeat(20_000)}"`), expect: 413 },

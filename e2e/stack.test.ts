@@ -324,7 +324,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     it('leaves every service healthy and no container restarted', async () => {
       const categories = new Map<string, number>();
       for (const { category } of HOSTILE_REQUESTS) categories.set(category, (categories.get(category) ?? 0) + 1);
-      console.log(`[hostile] ${HOSTILE_REQUESTS.length + 1} requests: ${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}, slow-loris 1`);
+      console.log(`[hostile] ${HOSTILE_REQUESTS.length} raw requests (${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}) and 1 slow-loris client`);
       await stack.waitHealthy(30_000);
       for (const [id, before] of restartsBefore) expect(await restartState(id), id).toBe(before);
       expect(await (await fetch(`${stack.baseUrl}/api/hello`)).text()).toBe('Hello, World!');

@@ -5,7 +5,7 @@
 #
 #   API_RATE_LIMIT   requests per client address to /api, e.g. 10r/s or 600r/m   (default 10r/s)
 #   API_RATE_BURST   requests a client may go over that rate before getting 429s (default 20)
-#   SERVER_NAME      space-separated host names to serve; any other Host is dropped (default: any)
+#   SERVER_NAME      space-separated host names to serve; any other Host is dropped (unset: any)
 #   TLS_CERT_FILE    certificate (chain) and key, PEM, inside the container: both set turns HTTPS on
 #   TLS_KEY_FILE       port 443, TLS 1.2/1.3, HTTP/2, HSTS, and HTTP redirected to HTTPS
 #   PUBLIC_HTTPS_PORT  the port clients reach HTTPS on, for the redirect (default 443)
