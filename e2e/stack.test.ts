@@ -148,7 +148,12 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
     it('logs each request as one JSON line naming the upstream that served it', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, { headers: { 'x-request-id': 'e2e-proxy-log' } });
-      const line = (await jsonLogLines('proxy')).find((l) => l.request_id === 'e2e-proxy-log');
+      // The access log is buffered (flushed every second), so give it a moment.
+      let line: Record<string, unknown> | undefined;
+      for (let waited = 0; !line && waited < 5000; waited += 250) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        line = (await jsonLogLines('proxy')).find((l) => l.request_id === 'e2e-proxy-log');
+      }
       expect(line).toMatchObject({ method: 'GET', uri: '/api/hello', status: 200, upstream_status: '200' });
       expect(line?.upstream_addr).toMatch(/^\d+\.\d+\.\d+\.\d+:5252$/);
     });
@@ -287,6 +292,18 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(requests).toBeLessThanOrEqual(12);
         expect(transferredBytes).toBeLessThanOrEqual(100 * 1024);
 
+        // Fits the width: no sideways scrolling.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+        // Keyboard first: the first Tab lands on the skip link, with a visible focus ring.
+        await page.keyboard.press('Tab');
+        const focused = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          const style = getComputedStyle(el);
+          return { href: el.getAttribute('href'), outline: `${style.outlineStyle} ${style.outlineWidth}` };
+        });
+        expect(focused.href).toBe('#main');
+        expect(focused.outline).not.toMatch(/^none|\s0px$/);
+
         // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected scripts).
         await page.evaluate(axeSource);
         const violations = await page.evaluate(async () => {
@@ -355,6 +372,24 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const started = await run('docker', ['run', '--rm', '--env', 'API_RATE_LIMIT=lots', image]);
       expect(started.code).toBe(64);
       expect(started.stderr).toContain('API_RATE_LIMIT must look like 10r/s');
+    });
+  });
+
+  describe.skipIf(browserSkipReason() !== '')('the page for people who ask for less motion, and on the narrowest and widest screens', () => {
+    it.each([360, 1920])('shows every section at once under prefers-reduced-motion, without sideways scrolling at %i px', async (width) => {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.context.newPage();
+        await page.setViewportSize({ width, height: 800 });
+        await page.emulateMedia({ reducedMotion: 'reduce' });
+        await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+        // Nothing waits for a scroll to fade in: no element is held back, and the counters show their final values.
+        expect(await page.locator('.is-pending').count()).toBe(0);
+        expect(await page.locator('[data-count]').first().textContent()).toBe('12,480');
+      } finally {
+        await browser.close();
+      }
     });
   });
 
