@@ -3,7 +3,8 @@ import fp from 'fastify-plugin';
 
 /** One JSON log line per request, written when the response is done, with what an operator needs. */
 const requestLog: FastifyPluginAsync = async (app) => {
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style: no promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
     const level = request.url === '/api/health' ? 'debug' : 'info';
     request.log[level](
@@ -16,6 +17,7 @@ const requestLog: FastifyPluginAsync = async (app) => {
       },
       'request',
     );
+    done();
   });
 };
 

@@ -1,0 +1,10 @@
+# The naive reference proxy for `npm run bench`: the same nginx base image as ours, its stock
+# nginx.conf, and one server with two bare proxy_pass locations. Bench only; never shipped.
+ARG NGINX_IMAGE=nginx:1.30
+FROM ${NGINX_IMAGE}
+# The whole site configuration: any stock default site is removed so this server is the only one.
+RUN rm -f /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*
+COPY naive-proxy.conf /etc/nginx/conf.d/default.conf
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
