@@ -6,6 +6,17 @@ import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/** The flags this machine needs: no sandbox as root, and no background calls to Google's hosts. */
+export const CHROMIUM_BASE_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 /** Why browser tests cannot run here, or '' when they can. Under CI=true they must run. */
 export function browserSkipReason(): string {
   if (existsSync(CHROMIUM_PATH)) return '';
@@ -26,17 +37,7 @@ export async function launchBrowser(options: { javaScriptEnabled?: boolean } = {
     ...options,
     executablePath: CHROMIUM_PATH,
     headless: true,
-    // The flags this machine needs: no sandbox as root, and no background calls to Google's hosts.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: ['--headless', ...CHROMIUM_BASE_FLAGS],
   });
   return {
     context,

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
 import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from '../e2e/docker.js';
+import { CHROMIUM_BASE_FLAGS } from '../e2e/browser.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -36,13 +37,7 @@ const LIGHTHOUSE_VERSION = (require('lighthouse/package.json') as { version: str
  */
 const CHROMIUM_FLAGS = [
   '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+  ...CHROMIUM_BASE_FLAGS,
   '--host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"',
 ].join(' ');
 
