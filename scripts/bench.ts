@@ -8,8 +8,8 @@
  * Every figure is the median of the rounds, every verdict a ratio between targets of the same run.
  * The stack comes down at the end, also on failure or Ctrl-C. Exit code 1 when a check fails.
  *
- *   BENCH_RUNS=5        rounds (at least 3)
- *   BENCH_DURATION=5    seconds per wrk run
+ *   BENCH_RUNS=7        rounds (at least 3)
+ *   BENCH_DURATION=4    seconds per wrk run
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
@@ -25,8 +25,8 @@ const ARTIFACTS = `${REPO_ROOT}artifacts/bench`;
 
 const CONNECTIONS = 50;
 const THREADS = 2;
-const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
-const DURATION_S = Math.max(1, Number(process.env.BENCH_DURATION ?? 5));
+const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 7));
+const DURATION_S = Math.max(1, Number(process.env.BENCH_DURATION ?? 4));
 const WARMUP_S = 5;
 /** What the back-end may hold resident under load. */
 const BACK_END_RSS_LIMIT_MB = 80; // MiB, as docker stats reports

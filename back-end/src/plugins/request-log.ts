@@ -1,22 +1,52 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { hostname } from 'node:os';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
+/** Where JSON log lines go. */
+export interface LogDestination {
+  write(line: string): void;
+}
+
+export interface RequestLogOptions {
+  /** The app's pino logger's own destination, so request lines and other lines keep their order. */
+  destination: LogDestination;
+}
+
+/** pino's numeric levels, which log tools read; a line is written when its level is at least the logger's. */
+const LEVEL_VALUES: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const LEVEL = { debug: 20, info: 30 } as const;
+
+/** Printable ASCII but for `"` and the backslash: the usual URL, method, ID and address, safe between quotes as is. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string literal: JSON.stringify only for what needs escaping (a third of its cost saved on the usual line). */
+function quote(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/**
+ * The line pino writes for `request.log.info({ method, url, status, durationMs, remoteAddress }, 'request')`
+ * with pino's default options (epoch time, pid and hostname, the request ID as `reqId`), built by hand:
+ * the request line is the one log line every request pays for, and pino's generic serializer plus the
+ * child logger it needs cost more than the rest of the back-end's own code together (npm run bench).
+ */
+export function formatRequestLine(level: keyof typeof LEVEL, request: FastifyRequest, reply: FastifyReply, base: string): string {
+  return (
+    `{"level":${LEVEL[level]},"time":${Date.now()}${base},"reqId":${quote(String(request.id))},` +
+    `"method":${quote(request.method)},"url":${quote(request.url)},"status":${reply.statusCode},` +
+    `"durationMs":${Number(reply.elapsedTime.toFixed(2))},"remoteAddress":${quote(request.ip)},"msg":"request"}\n`
+  );
+}
+
 /** One JSON log line per request, written when the response is done, with what an operator needs. */
-const requestLog: FastifyPluginAsync = async (app) => {
+const requestLog: FastifyPluginAsync<RequestLogOptions> = async (app, { destination }) => {
+  // pino's default bindings on every line, computed once.
+  const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
   // Callback style: no promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
     const level = request.url === '/api/health' ? 'debug' : 'info';
-    request.log[level](
-      {
-        method: request.method,
-        url: request.url,
-        status: reply.statusCode,
-        durationMs: Number(reply.elapsedTime.toFixed(2)),
-        remoteAddress: request.ip,
-      },
-      'request',
-    );
+    if (LEVEL[level] >= (LEVEL_VALUES[request.log.level] ?? LEVEL.info)) destination.write(formatRequestLine(level, request, reply, base));
     done();
   });
 };
