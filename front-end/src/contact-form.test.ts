@@ -1,24 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import pageHtml from '../index.html?raw';
 import { CONTACT_STATUS, CONTACT_TIMEOUT_MS, initContactForm, type ContactFormOptions } from './contact-form';
 
-// The form as index.html has it.
-const FORM_HTML = `
-  <form class="contact-form card" action="/api/contact" method="post">
-    <div class="field">
-      <label for="contact-name">Your name</label>
-      <input id="contact-name" name="name" type="text" required maxlength="100" />
-    </div>
-    <div class="field">
-      <label for="contact-email">Email address</label>
-      <input id="contact-email" name="email" type="email" required maxlength="254" />
-    </div>
-    <div class="field">
-      <label for="contact-message">Message</label>
-      <textarea id="contact-message" name="message" rows="5" required maxlength="2000"></textarea>
-    </div>
-    <button class="btn btn-pink btn-block" type="submit">Send message</button>
-    <p class="form-status" role="status" aria-live="polite"></p>
-  </form>`;
+// The form exactly as the page has it, taken from index.html itself so the two cannot drift apart.
+const FORM_HTML = new DOMParser().parseFromString(pageHtml, 'text/html').querySelector('form.contact-form')!.outerHTML;
 
 let form: HTMLFormElement;
 let status: HTMLElement;
