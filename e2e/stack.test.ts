@@ -194,18 +194,24 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
-    it('runs every service read-only, without capabilities or privilege escalation, within memory and pid limits', async () => {
+    it('runs every service read-only, without capabilities or privilege escalation, within memory, pid and log-size limits', async () => {
       for (const service of ['front-end', 'back-end', 'proxy']) {
         const [id] = await stack.containers(service);
-        const host = await stack.inspect<{ ReadonlyRootfs: boolean; CapDrop: string[]; SecurityOpt: string[]; Memory: number; PidsLimit: number }>(
-          id!,
-          '.HostConfig',
-        );
+        const host = await stack.inspect<{
+          ReadonlyRootfs: boolean;
+          CapDrop: string[];
+          SecurityOpt: string[];
+          Memory: number;
+          PidsLimit: number;
+          LogConfig: { Type: string; Config: Record<string, string> };
+        }>(id!, '.HostConfig');
         expect(host.ReadonlyRootfs, service).toBe(true);
         expect(host.CapDrop, service).toContain('ALL');
         expect(host.SecurityOpt, service).toContain('no-new-privileges:true');
         expect(host.Memory, service).toBeGreaterThan(0);
         expect(host.PidsLimit, service).toBeGreaterThan(0);
+        // Rotated, so a long-running stack cannot fill the disk with request lines.
+        expect(host.LogConfig, service).toEqual({ Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
         const write = await run('docker', ['exec', id!, 'touch', '/etc/softy-pinko-write-test']);
         expect(write.code, `${service} could write to its root filesystem`).not.toBe(0);
       }
