@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { composeCommand, dockerWorks, ensureBaseImages, freePort, REPO_ROOT, run, Stack } from '../e2e/docker.js';
+import { passes, verdict, type Check } from './bench-checks.js';
 
 const PROJECT = 'softy-pinko-bench';
 /** Images are built as softy-pinko-*:bench, so the bench never overwrites the stack suite's `e2e` images. */
@@ -226,17 +227,6 @@ const fmtRps = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number): string => `${n.toFixed(2)} ms`;
 const fmtMiB = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(1)} MiB` : 'n/a');
 const fmtMB = (bytes: number): string => `${(bytes / 1e6).toFixed(0)} MB`;
-
-interface Check {
-  what: string;
-  value: number;
-  op: '≥' | '≤' | '<';
-  limit: number;
-  unit: string;
-}
-
-const passes = (c: Check): boolean => (c.op === '≥' ? c.value >= c.limit : c.op === '≤' ? c.value <= c.limit : c.value < c.limit);
-const verdict = (c: Check): string => `${c.what} **${c.value.toFixed(2)}${c.unit}** ${c.op} ${c.limit}${c.unit} ${passes(c) ? '✅ pass' : '❌ FAIL'}`;
 
 // ------------------------------------------------------------------------------------------- main --
 
