@@ -20,10 +20,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
 import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from '../e2e/docker.js';
-import { CHROMIUM_BASE_FLAGS } from '../e2e/browser.js';
+import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH } from '../e2e/browser.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUT_DIR = join(REPO_ROOT, 'artifacts', 'lighthouse');
 const require = createRequire(import.meta.url);
 const LIGHTHOUSE_CLI = require.resolve('lighthouse/cli/index.js');
