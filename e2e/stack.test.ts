@@ -211,7 +211,10 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(host.Memory, service).toBeGreaterThan(0);
         expect(host.PidsLimit, service).toBeGreaterThan(0);
         // Rotated, so a long-running stack cannot fill the disk with request lines.
-        expect(host.LogConfig, service).toEqual({ Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+        expect(host.LogConfig, service).toEqual({
+          Type: 'local',
+          Config: { 'max-size': '10m', 'max-file': '3', compress: 'false' },
+        });
         const write = await run('docker', ['exec', id!, 'touch', '/etc/softy-pinko-write-test']);
         expect(write.code, `${service} could write to its root filesystem`).not.toBe(0);
       }
