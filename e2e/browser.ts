@@ -17,10 +17,15 @@ export const CHROMIUM_BASE_FLAGS = [
   '--disable-sync',
 ];
 
+/** What is missing for anything that drives Chromium (the browser suites, `npm run bench:web`), or ''. */
+export function chromiumMissing(): string {
+  return existsSync(CHROMIUM_PATH) ? '' : `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
+}
+
 /** Why browser tests cannot run here, or '' when they can. Under CI=true they must run. */
 export function browserSkipReason(): string {
-  if (existsSync(CHROMIUM_PATH)) return '';
-  const reason = `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  const reason = chromiumMissing();
+  if (reason === '') return '';
   if (process.env.CI === 'true') throw new Error(`Browser tests cannot run under CI=true: ${reason}`);
   console.warn(`\n!! SKIPPING browser tests: ${reason}\n`);
   return reason;

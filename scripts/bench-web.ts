@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
 import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from '../e2e/docker.js';
-import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH } from '../e2e/browser.js';
+import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../e2e/browser.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
 const OUT_DIR = join(REPO_ROOT, 'artifacts', 'lighthouse');
@@ -387,7 +387,8 @@ async function main(): Promise<number> {
   const runsPerPreset = Number(values.runs);
   if (!Number.isInteger(runsPerPreset) || runsPerPreset < 1) throw new Error(`--runs must be a positive integer, not ${values.runs}`);
 
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  const missing = chromiumMissing();
+  if (missing) throw new Error(missing);
   if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
   const chromium = await chromiumVersion();
 
