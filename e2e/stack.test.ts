@@ -292,6 +292,8 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
           window.scrollTo({ top: 0, behavior: 'instant' });
         });
         await page.waitForTimeout(800);
+        // Every section held back below the fold was revealed on the way down.
+        expect(await page.locator('.is-pending').count()).toBe(0);
         await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}.png`, fullPage: true });
         expect(problems).toEqual([]);
         // Nothing leaves the site: no CDN, no font service.
