@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CONTACT_STORE_PATH,
   contactStorePathFromEnv,
@@ -10,12 +9,9 @@ import {
   readContactMessages,
   type ContactMessage,
 } from './contact-store.js';
+import { useTempDir } from './testing/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'contact-store-'));
-});
-afterEach(() => rm(dir, { recursive: true, force: true }));
+const tempDir = useTempDir('contact-store');
 
 const aMessage = (text = 'Hello there'): ContactMessage => ({
   id: randomUUID(),
@@ -27,7 +23,7 @@ const aMessage = (text = 'Hello there'): ContactMessage => ({
 
 describe('createContactStore', () => {
   it('appends each message as one JSON line, creating the directory it needs', async () => {
-    const path = join(dir, 'nested', 'deeper', 'messages.jsonl');
+    const path = join(tempDir(), 'nested', 'deeper', 'messages.jsonl');
     const store = createContactStore(path);
     const first = aMessage('first');
     const second = aMessage('second, with a\nline break and "quotes"');
@@ -40,14 +36,14 @@ describe('createContactStore', () => {
   });
 
   it('does not touch the disk until the first message arrives', async () => {
-    const path = join(dir, 'lazy', 'messages.jsonl');
+    const path = join(tempDir(), 'lazy', 'messages.jsonl');
     const store = createContactStore(path);
     await store.close();
     await expect(readFile(path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('keeps 50 concurrent appends whole, in the order they were made', async () => {
-    const path = join(dir, 'messages.jsonl');
+    const path = join(tempDir(), 'messages.jsonl');
     const store = createContactStore(path);
     const messages = Array.from({ length: 50 }, (_, i) => aMessage(`message ${i} ${'x'.repeat(i * 40)}`));
     await Promise.all(messages.map((message) => store.append(message)));
@@ -57,7 +53,7 @@ describe('createContactStore', () => {
 
   it('rejects an append it cannot write, and recovers once the disk is writable again', async () => {
     // A file where the directory should be: mkdir fails even for root, unlike chmod.
-    const blocked = join(dir, 'blocked');
+    const blocked = join(tempDir(), 'blocked');
     await writeFile(blocked, 'not a directory');
     const path = join(blocked, 'messages.jsonl');
     const store = createContactStore(path);
@@ -72,7 +68,7 @@ describe('createContactStore', () => {
   });
 
   it('lets close() wait for appends already queued', async () => {
-    const path = join(dir, 'messages.jsonl');
+    const path = join(tempDir(), 'messages.jsonl');
     const store = createContactStore(path);
     const queued = [aMessage('a'), aMessage('b'), aMessage('c')];
     const appends = queued.map((message) => store.append(message));
@@ -82,7 +78,7 @@ describe('createContactStore', () => {
   });
 
   it('adds to what an earlier store wrote, never replacing it', async () => {
-    const path = join(dir, 'messages.jsonl');
+    const path = join(tempDir(), 'messages.jsonl');
     const before = aMessage('before a restart');
     const after = aMessage('after a restart');
     const first = createContactStore(path);
@@ -97,11 +93,11 @@ describe('createContactStore', () => {
 
 describe('readContactMessages', () => {
   it('reads a missing file as no messages', async () => {
-    expect(await readContactMessages(join(dir, 'none.jsonl'))).toEqual([]);
+    expect(await readContactMessages(join(tempDir(), 'none.jsonl'))).toEqual([]);
   });
 
   it('refuses a damaged line instead of skipping it', async () => {
-    const path = join(dir, 'damaged.jsonl');
+    const path = join(tempDir(), 'damaged.jsonl');
     await writeFile(path, `${JSON.stringify(aMessage())}\n{"id":"cut off\n`);
     await expect(readContactMessages(path)).rejects.toThrow(SyntaxError);
   });

@@ -1,22 +1,17 @@
 /** Property-based fuzzing of the API: whatever arrives, the answer is a clean JSON 4xx or a success, never a 5xx. */
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp } from './app.js';
+import { useTempDir } from './testing/temp-dir.js';
 
+const storeDir = useTempDir('fuzz', { perFile: true });
 let app: FastifyInstance;
-let storeDir: string;
 beforeAll(async () => {
-  storeDir = mkdtempSync(join(tmpdir(), 'softy-pinko-fuzz-'));
-  app = await buildApp({ contactStorePath: join(storeDir, 'messages.jsonl') });
+  app = await buildApp({ contactStorePath: join(storeDir(), 'messages.jsonl') });
 });
-afterAll(async () => {
-  await app.close();
-  rmSync(storeDir, { recursive: true, force: true });
-});
+afterAll(() => app.close());
 
 const methods = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS');
 const pathSegment = fc.oneof(fc.constantFrom('api', 'hello', 'health', 'contact', '..', '.', '%2e%2e', '%00', ''), fc.string({ maxLength: 12 }));

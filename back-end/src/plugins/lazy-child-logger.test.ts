@@ -38,4 +38,14 @@ describe('lazy child logger', () => {
     expect(lines).toEqual([expect.objectContaining({ level: 20, reqId: 'r-2', msg: 'now visible' })]);
     expect(child.child({ step: 'x' }).level).toBe('debug');
   });
+
+  it('reports the level it was made with (a route\'s logLevel) before any child exists', () => {
+    const { parent, lines, makeChild } = parentLogger();
+    const child = lazyChildLoggerFactory.call(undefined as never, parent, { reqId: 'r-3' }, { level: 'warn' }, undefined as never);
+    expect(child.level).toBe('warn');
+    expect(makeChild).not.toHaveBeenCalled();
+    child.info('below the route level');
+    child.warn('at the route level');
+    expect(lines).toEqual([expect.objectContaining({ level: 40, reqId: 'r-3', msg: 'at the route level' })]);
+  });
 });

@@ -33,8 +33,9 @@ class LazyChildLogger implements FastifyBaseLogger {
     return (this.#child ??= this.parent.child(this.bindings, this.options));
   }
 
+  /** A route's own `logLevel` arrives in the options; without one, the parent's level applies. */
   get level(): string {
-    return this.#child?.level ?? this.parent.level;
+    return this.#child?.level ?? this.options?.level ?? this.parent.level;
   }
 
   set level(level: string) {

@@ -1,22 +1,17 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { useTempDir } from '../testing/temp-dir.js';
 import { batchedStdout } from './log-stream.js';
 
-let dir: string;
+const tempDir = useTempDir('log-stream');
 let path: string;
 let fd: number;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'log-stream-'));
-  path = join(dir, 'out.log');
+beforeEach(() => {
+  path = join(tempDir(), 'out.log');
   fd = openSync(path, 'w');
 });
-afterEach(async () => {
-  closeSync(fd);
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => closeSync(fd));
 
 const written = () => readFileSync(path, 'utf8');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -52,10 +52,12 @@ describe('request log', () => {
   });
 
   it('writes nothing below its level, and lines logged through request.log still carry the request ID', async () => {
-    const quiet = await loggedApp('warn');
-    await quiet.app.inject({ method: 'GET', url: '/api/hello' });
-    await quiet.app.close();
-    expect(quiet.lines).toEqual([]);
+    for (const level of ['warn', 'silent']) {
+      const quiet = await loggedApp(level);
+      await quiet.app.inject({ method: 'GET', url: '/api/hello' });
+      await quiet.app.close();
+      expect(quiet.lines).toEqual([]);
+    }
 
     const { app, lines, requestLines } = await loggedApp();
     app.get('/api/boom', async () => {
@@ -67,5 +69,15 @@ describe('request log', () => {
     expect(lines.map((line) => line.msg)).toEqual(['request failed', 'request']);
     expect(lines[0]).toMatchObject({ level: 50, reqId: 'failing-1', err: expect.objectContaining({ message: 'boom' }) });
     expect(requestLines()[0]).toMatchObject({ reqId: 'failing-1', status: 500 });
+  });
+
+  it("follows a route's own log level", async () => {
+    const { app, requestLines } = await loggedApp('info');
+    app.get('/api/quiet', { logLevel: 'warn' }, (_request, reply) => reply.send('shh'));
+    app.get('/api/chatty', { logLevel: 'debug' }, (_request, reply) => reply.send('hi'));
+    await app.inject({ method: 'GET', url: '/api/quiet' });
+    await app.inject({ method: 'GET', url: '/api/chatty' });
+    await app.close();
+    expect(requestLines()).toEqual([expect.objectContaining({ url: '/api/chatty', level: 30 })]);
   });
 });

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
 
 /** Where JSON log lines go. */
 export interface LogDestination {
@@ -12,8 +13,7 @@ export interface RequestLogOptions {
   destination: LogDestination;
 }
 
-/** pino's numeric levels, which log tools read; a line is written when its level is at least the logger's. */
-const LEVEL_VALUES: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+/** pino's numbers for the two levels request lines are written at, which log tools read. */
 const DEBUG = 20;
 const INFO = 30;
 
@@ -43,11 +43,14 @@ function formatRequestLine(level: number, request: FastifyRequest, reply: Fastif
 const requestLog: FastifyPluginAsync<RequestLogOptions> = async (app, { destination }) => {
   // pino's default bindings on every line, computed once.
   const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
+  // The logger's own table of level numbers by name (custom levels included); a line is written when its
+  // level is at least the request logger's. A name with no number writes nothing.
+  const levelValues = (app.log as Partial<Pick<Logger, 'levels'>>).levels?.values ?? {};
   // Callback style: no promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
     const level = request.url === '/api/health' ? DEBUG : INFO;
-    if (level >= (LEVEL_VALUES[request.log.level] ?? INFO)) destination.write(formatRequestLine(level, request, reply, base));
+    if (level >= (levelValues[request.log.level] ?? Infinity)) destination.write(formatRequestLine(level, request, reply, base));
     done();
   });
 };

@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { readContactMessages } from '../contact-store.js';
+import { useTempDir } from '../testing/temp-dir.js';
 import { REDIRECT_INVALID, REDIRECT_SENT, prefersHtml } from './contact.js';
 
 /** What Chrome and Firefox send with a plain form submit. */
@@ -12,18 +12,14 @@ const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,im
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const valid = { name: 'Ada Lovelace', email: 'ada@example.com', message: 'I would like a demo, please.' };
 
-let dir: string;
+const tempDir = useTempDir('contact-route');
 let storePath: string;
 let app: FastifyInstance;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'contact-route-'));
-  storePath = join(dir, 'contact-messages.jsonl');
+  storePath = join(tempDir(), 'contact-messages.jsonl');
   app = await buildApp({ contactStorePath: storePath });
 });
-afterEach(async () => {
-  await app.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => app.close());
 
 const postJson = (payload: unknown, target: FastifyInstance = app) =>
   target.inject({ method: 'POST', url: '/api/contact', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
@@ -218,7 +214,7 @@ describe('POST /api/contact, refused', () => {
 
   it('answers 500 with the generic message, never 201, when the message cannot be written', async () => {
     // A file where the store's directory should be: unwritable even when the tests run as root.
-    const blocked = join(dir, 'blocked');
+    const blocked = join(tempDir(), 'blocked');
     await writeFile(blocked, 'not a directory');
     const broken = await buildApp({ contactStorePath: join(blocked, 'contact-messages.jsonl') });
     const res = await postJson(valid, broken);
