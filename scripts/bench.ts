@@ -11,7 +11,7 @@
  *   BENCH_RUNS=7        rounds (at least 3)
  *   BENCH_DURATION=4    seconds per wrk run
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { composeCommand, dockerWorks, ensureBaseImages, freePort, REPO_ROOT, run, Stack } from '../e2e/docker.js';
@@ -184,19 +184,35 @@ async function peakRss(id: string): Promise<number> {
 
 // ---------------------------------------------------------------------------------------- the stack --
 
-/** Two adjacent free loopback ports, "P-(P+1)": one per back-end replica. */
+/** The ports the kernel hands out as source ports of outgoing connections (Linux's default when unreadable). */
+async function ephemeralPortRange(): Promise<[number, number]> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const [low = 32768, high = 60999] = text.trim().split(/\s+/).map(Number);
+  return [low, high];
+}
+
+/**
+ * Two adjacent free loopback ports, "P-(P+1)": one per back-end replica. Taken from outside the ephemeral
+ * range: the second port is bound only when phase 2 scales the back-end, minutes after it was picked, and
+ * by then a port in that range can be the source port of one of wrk's closed connections, still in
+ * TIME_WAIT, so the bind fails (EADDRINUSE; it happened in a full run).
+ */
 async function freePortPair(): Promise<string> {
   const { createServer } = await import('node:net');
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const port = await freePort();
-    const free = await new Promise<boolean>((resolve) => {
+  const isFree = (port: number) =>
+    new Promise<boolean>((resolve) => {
       const probe = createServer();
       probe.once('error', () => resolve(false));
-      probe.listen(port + 1, '127.0.0.1', () => probe.close(() => resolve(true)));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
     });
-    if (free && port < 65535) return `${port}-${port + 1}`;
+  const [low, high] = await ephemeralPortRange();
+  // Below the range when there is room (Linux's starts at 32768), else above it.
+  const [from, to] = low - 2 >= 10_000 ? [10_000, low - 2] : [high + 1, 65_534];
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if ((await isFree(port)) && (await isFree(port + 1))) return `${port}-${port + 1}`;
   }
-  throw new Error('no two adjacent free ports on 127.0.0.1');
+  throw new Error(`no two adjacent free ports on 127.0.0.1 between ${from} and ${to + 1}`);
 }
 
 async function hostPort(id: string, containerPort: number): Promise<number> {
