@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { hostname } from 'node:os';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
+import { twoDecimals } from './request-log.js';
 
 type Line = Record<string, unknown>;
 
@@ -79,5 +81,24 @@ describe('request log', () => {
     await app.inject({ method: 'GET', url: '/api/chatty' });
     await app.close();
     expect(requestLines()).toEqual([expect.objectContaining({ url: '/api/chatty', level: 30 })]);
+  });
+});
+
+describe('twoDecimals', () => {
+  const reference = (ms: number) => String(Number(ms.toFixed(2)));
+
+  it('prints what Number(ms.toFixed(2)) prints, for any duration', () => {
+    const durations = fc.oneof(
+      fc.double({ min: 0, max: 1e13, noNaN: true }),
+      fc.double({ min: 0, max: 100, noNaN: true }),
+      fc.integer({ min: 0, max: 10_000_000 }).map((hundredths) => hundredths / 100),
+      fc.integer({ min: 0, max: 10_000_000 }).map((thousandths) => thousandths / 1000),
+    );
+    fc.assert(fc.property(durations, (ms) => twoDecimals(ms) === reference(ms)), { numRuns: 20_000 });
+  });
+
+  it('drops trailing zeros and a bare point, and takes the long way outside its exact range', () => {
+    expect([0, 0.004, 0.005, 0.1, 1.5, 2, 12.345, 1.005, 99.999].map(twoDecimals)).toEqual(['0', '0', '0.01', '0.1', '1.5', '2', '12.35', '1', '100']);
+    for (const ms of [-0.001, -3, 1e13, 1e15 + 0.25, 1e21, 1e300, Infinity, NaN]) expect(twoDecimals(ms)).toBe(reference(ms));
   });
 });

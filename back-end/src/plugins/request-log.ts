@@ -26,6 +26,21 @@ function quote(text: string): string {
 }
 
 /**
+ * `Number(ms.toFixed(2))` as it prints ("0.38", "1.5", "2"), made from the toFixed text alone by dropping
+ * trailing zeros: the same text without parsing it into a number and printing that again, which was a
+ * tenth of the line's cost (1,000 of its 11,000 instructions per request, BENCHMARKS.md). Exact below
+ * 1e13, where the text has at most 15 significant digits; anything else takes the long way.
+ */
+export function twoDecimals(ms: number): string {
+  const fixed = ms.toFixed(2);
+  if (!(ms >= 0 && ms < 1e13)) return String(Number(fixed));
+  if (fixed.charCodeAt(fixed.length - 1) !== ZERO) return fixed;
+  if (fixed.charCodeAt(fixed.length - 2) !== ZERO) return fixed.slice(0, -1);
+  return fixed.slice(0, -3);
+}
+const ZERO = 0x30;
+
+/**
  * The line pino writes for `request.log.info({ method, url, status, durationMs, remoteAddress }, 'request')`
  * with pino's default options (epoch time, pid and hostname, the request ID as `reqId`), built by hand:
  * the request line is the one log line every request pays for, and pino's generic serializer plus the
@@ -35,7 +50,7 @@ function formatRequestLine(level: number, request: FastifyRequest, reply: Fastif
   return (
     `{"level":${level},"time":${Date.now()}${base},"reqId":${quote(String(request.id))},` +
     `"method":${quote(request.method)},"url":${quote(request.url)},"status":${reply.statusCode},` +
-    `"durationMs":${Number(reply.elapsedTime.toFixed(2))},"remoteAddress":${quote(request.ip)},"msg":"request"}\n`
+    `"durationMs":${twoDecimals(reply.elapsedTime)},"remoteAddress":${quote(request.ip)},"msg":"request"}\n`
   );
 }
 
