@@ -25,10 +25,12 @@ function quote(text: string): string {
   return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
+const ZERO = 0x30;
+
 /**
  * `Number(ms.toFixed(2))` as it prints ("0.38", "1.5", "2"), made from the toFixed text alone by dropping
- * trailing zeros: the same text without parsing it into a number and printing that again, which was a
- * tenth of the line's cost (1,000 of its 11,000 instructions per request, BENCHMARKS.md). Exact below
+ * trailing zeros: the same text without parsing it into a number and printing that again, which took
+ * ~1,000 of the line's 12,000-16,000 instructions per request (BENCHMARKS.md, step 15). Exact below
  * 1e13, where the text has at most 15 significant digits; anything else takes the long way.
  */
 export function twoDecimals(ms: number): string {
@@ -38,7 +40,6 @@ export function twoDecimals(ms: number): string {
   if (fixed.charCodeAt(fixed.length - 2) !== ZERO) return fixed.slice(0, -1);
   return fixed.slice(0, -3);
 }
-const ZERO = 0x30;
 
 /**
  * The line pino writes for `request.log.info({ method, url, status, durationMs, remoteAddress }, 'request')`
