@@ -1,5 +1,7 @@
 // Sends N GET requests one after another on one keep-alive connection and exits 0 once all N are
 // answered (1 on a closed connection or a failed answer). Drives the server in count-instructions.sh.
+// A raw socket rather than fetch: the request carries only Host, like wrk's, so the server's work per
+// request is what the bench measures, not a browser-like set of headers.
 // Usage: node sequential-client.mjs PORT N [PATH]
 import { connect } from 'node:net';
 

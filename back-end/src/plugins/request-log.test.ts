@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { hostname } from 'node:os';
 import pino from 'pino';
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
-import { twoDecimals } from './request-log.js';
+import requestLog, { twoDecimals } from './request-log.js';
 
 type Line = Record<string, unknown>;
 
@@ -71,6 +72,13 @@ describe('request log', () => {
     expect(lines.map((line) => line.msg)).toEqual(['request failed', 'request']);
     expect(lines[0]).toMatchObject({ level: 50, reqId: 'failing-1', err: expect.objectContaining({ message: 'boom' }) });
     expect(requestLines()[0]).toMatchObject({ reqId: 'failing-1', status: 500 });
+  });
+
+  it('refuses to start on a logger without pino\'s level table, instead of writing no line at all', async () => {
+    const noop = () => undefined;
+    const bare = { level: 'info', info: noop, error: noop, debug: noop, fatal: noop, warn: noop, trace: noop, silent: noop, child: () => bare };
+    const app = Fastify({ loggerInstance: bare });
+    await expect(app.register(requestLog, { destination: { write: noop } }).ready()).rejects.toThrow(/no pino level table/);
   });
 
   it("follows a route's own log level", async () => {

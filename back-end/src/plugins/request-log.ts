@@ -61,7 +61,9 @@ const requestLog: FastifyPluginAsync<RequestLogOptions> = async (app, { destinat
   const base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
   // The logger's own table of level numbers by name (custom levels included); a line is written when its
   // level is at least the request logger's. A name with no number writes nothing.
-  const levelValues = (app.log as Partial<Pick<Logger, 'levels'>>).levels?.values ?? {};
+  const levelValues = (app.log as Partial<Pick<Logger, 'levels'>>).levels?.values;
+  // Without the table no line would ever pass the check: refuse to start rather than log nothing, silently.
+  if (!levelValues) throw new Error("request-log: the app's logger has no pino level table (levels.values)");
   // Callback style: no promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
