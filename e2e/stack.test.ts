@@ -54,6 +54,16 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
+  /** The proxy's access-log line for a request ID; the log is buffered (flushed every second), so it waits up to 5 s. */
+  async function proxyLogLine(requestId: string): Promise<Record<string, unknown> | undefined> {
+    for (let waited = 0; waited < 5000; waited += 250) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const line = (await jsonLogLines('proxy')).find((l) => l.request_id === requestId);
+      if (line) return line;
+    }
+    return undefined;
+  }
+
   describe('through the proxy', () => {
     it('serves the page at / with HTML, no-cache and the #dynamic-content element', async () => {
       const res = await fetch(`${stack.baseUrl}/`);
@@ -85,6 +95,34 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(res.headers.get('content-type'), asset).toMatch(asset.endsWith('.css') ? /^text\/css/ : /^(application|text)\/javascript/);
         expect(res.headers.get('cache-control'), asset).toBe('public, max-age=31536000, immutable');
         expect(res.headers.get('content-encoding'), asset).toBe('gzip');
+      }
+    });
+
+    it('keeps one gzipped and one plain copy of an asset at the proxy, however a client spells Accept-Encoding', async () => {
+      const html = await (await fetch(`${stack.baseUrl}/`)).text();
+      const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+      expect(asset).toBeDefined();
+      // In order: each request after the first of its kind spells Accept-Encoding differently, and must
+      // still be answered from the copy the one before it left (no upstream in the log line).
+      const asks = [
+        { id: 'e2e-cache-chrome', acceptEncoding: 'gzip, deflate, br, zstd', gzip: true, fromCache: false },
+        { id: 'e2e-cache-gzip', acceptEncoding: 'gzip', gzip: true, fromCache: true },
+        { id: 'e2e-cache-q', acceptEncoding: 'br;q=1, GZIP;q=0.5', gzip: true, fromCache: true },
+        { id: 'e2e-cache-identity', acceptEncoding: 'identity', gzip: false, fromCache: false },
+        { id: 'e2e-cache-refused', acceptEncoding: 'gzip;q=0, identity', gzip: false, fromCache: true },
+      ];
+      const bodies = new Set<string>();
+      for (const ask of asks) {
+        const res = await fetch(`${stack.baseUrl}${asset}`, { headers: { 'accept-encoding': ask.acceptEncoding, 'x-request-id': ask.id } });
+        expect(res.status, ask.id).toBe(200);
+        expect(res.headers.get('content-encoding'), ask.id).toBe(ask.gzip ? 'gzip' : null);
+        // Browsers' caches still learn the answer depends on Accept-Encoding, and are told once.
+        expect(res.headers.get('vary'), ask.id).toBe('Accept-Encoding');
+        bodies.add(await res.text()); // fetch decodes gzip: every copy must read the same
+      }
+      expect(bodies.size).toBe(1);
+      for (const ask of asks.filter((a) => a.fromCache)) {
+        expect((await proxyLogLine(ask.id))?.upstream_addr, ask.id).toBe('');
       }
     });
 
@@ -148,12 +186,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
     it('logs each request as one JSON line naming the upstream that served it', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, { headers: { 'x-request-id': 'e2e-proxy-log' } });
-      // The access log is buffered (flushed every second), so give it a moment.
-      let line: Record<string, unknown> | undefined;
-      for (let waited = 0; !line && waited < 5000; waited += 250) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        line = (await jsonLogLines('proxy')).find((l) => l.request_id === 'e2e-proxy-log');
-      }
+      const line = await proxyLogLine('e2e-proxy-log');
       expect(line).toMatchObject({ method: 'GET', uri: '/api/hello', status: 200, upstream_status: '200' });
       expect(line?.upstream_addr).toMatch(/^\d+\.\d+\.\d+\.\d+:5252$/);
     });
