@@ -124,6 +124,10 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       for (const ask of asks.filter((a) => a.fromCache)) {
         expect((await proxyLogLine(ask.id))?.upstream_addr, ask.id).toBe('');
       }
+      // A URL ending in "gzip" must not find a gzip copy of the URL without it: the key keeps the two apart.
+      await fetch(`${stack.baseUrl}${asset}?e2e-key`, { headers: { 'accept-encoding': 'gzip' } });
+      const plain = await fetch(`${stack.baseUrl}${asset}?e2e-keygzip`, { headers: { 'accept-encoding': 'identity' } });
+      expect(plain.headers.get('content-encoding')).toBeNull();
     });
 
     it('answers an unknown page with our own 404 page', async () => {
