@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -49,13 +49,30 @@ export function runLoud(command: string, args: string[], env: NodeJS.ProcessEnv 
   });
 }
 
+/** Binds `port` on 127.0.0.1 (0: any free one) and lets it go again: the port it got, or undefined if taken. */
+async function bindAndRelease(port: number): Promise<number | undefined> {
+  const probe = createServer();
+  try {
+    probe.listen(port, '127.0.0.1');
+    await once(probe, 'listening'); // rejects on 'error', e.g. EADDRINUSE
+    return (probe.address() as AddressInfo).port;
+  } catch {
+    return undefined;
+  } finally {
+    await new Promise((resolve) => probe.close(resolve));
+  }
+}
+
 /** A TCP port nothing listens on right now, for a stack's published proxy port. */
 export async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await bindAndRelease(0);
+  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
   return port;
+}
+
+/** Whether nothing listens on `port` on 127.0.0.1 right now. */
+export async function isPortFree(port: number): Promise<boolean> {
+  return (await bindAndRelease(port)) !== undefined;
 }
 
 export async function dockerWorks(): Promise<boolean> {

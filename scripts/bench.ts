@@ -14,7 +14,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { composeCommand, dockerWorks, ensureBaseImages, freePort, REPO_ROOT, run, Stack } from '../e2e/docker.js';
+import { composeCommand, dockerWorks, ensureBaseImages, freePort, isPortFree, REPO_ROOT, run, Stack } from '../e2e/docker.js';
 import { passes, verdict, type Check } from './bench-checks.js';
 
 const PROJECT = 'softy-pinko-bench';
@@ -186,9 +186,9 @@ async function peakRss(id: string): Promise<number> {
 
 /** The ports the kernel hands out as source ports of outgoing connections (Linux's default when unreadable). */
 async function ephemeralPortRange(): Promise<[number, number]> {
-  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
-  const [low = 32768, high = 60999] = text.trim().split(/\s+/).map(Number);
-  return [low, high];
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const range = /^(\d+)\s+(\d+)$/.exec(text.trim());
+  return range ? [Number(range[1]), Number(range[2])] : [32768, 60999];
 }
 
 /**
@@ -198,19 +198,12 @@ async function ephemeralPortRange(): Promise<[number, number]> {
  * TIME_WAIT, so the bind fails (EADDRINUSE; it happened in a full run).
  */
 async function freePortPair(): Promise<string> {
-  const { createServer } = await import('node:net');
-  const isFree = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
   const [low, high] = await ephemeralPortRange();
   // Below the range when there is room (Linux's starts at 32768), else above it.
   const [from, to] = low - 2 >= 10_000 ? [10_000, low - 2] : [high + 1, 65_534];
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const port = from + Math.floor(Math.random() * (to - from + 1));
-    if ((await isFree(port)) && (await isFree(port + 1))) return `${port}-${port + 1}`;
+    if ((await isPortFree(port)) && (await isPortFree(port + 1))) return `${port}-${port + 1}`;
   }
   throw new Error(`no two adjacent free ports on 127.0.0.1 between ${from} and ${to + 1}`);
 }
