@@ -19,7 +19,9 @@ export const CHROMIUM_BASE_FLAGS = [
 
 /** What is missing for anything that drives Chromium (the browser suites, `npm run bench:web`), or ''. */
 export function chromiumMissing(): string {
-  return existsSync(CHROMIUM_PATH) ? '' : `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  return existsSync(CHROMIUM_PATH)
+    ? ''
+    : `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
 }
 
 /** Why browser tests cannot run here, or '' when they can. Under CI=true they must run. */

@@ -20,7 +20,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion and returns its output; never throws on a non-zero exit. */
-export async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
   try {
     const { stdout, stderr } = await execFileAsync(command, args, {
       cwd: REPO_ROOT,
@@ -31,14 +35,27 @@ export async function run(command: string, args: string[], options: { env?: Node
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number | string; stdout?: string; stderr?: string; message: string };
-    return { code: typeof failed.code === 'number' ? failed.code : 1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? failed.message };
+    return {
+      code: typeof failed.code === 'number' ? failed.code : 1,
+      stdout: failed.stdout ?? '',
+      stderr: failed.stderr ?? failed.message,
+    };
   }
 }
 
 /** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
-export function runLoud(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 1_800_000): Promise<void> {
+export function runLoud(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 1_800_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
@@ -82,7 +99,8 @@ export async function dockerWorks(): Promise<boolean> {
 /** `docker compose` (v2) when the plugin is installed, else the standalone docker-compose 1.29. */
 export async function composeCommand(): Promise<string[]> {
   if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return ['docker', 'compose'];
-  if ((await run('docker-compose', ['version', '--short'], { timeoutMs: 20_000 })).code === 0) return ['docker-compose'];
+  if ((await run('docker-compose', ['version', '--short'], { timeoutMs: 20_000 })).code === 0)
+    return ['docker-compose'];
   throw new Error('Neither `docker compose` nor `docker-compose` is installed');
 }
 
@@ -177,7 +195,13 @@ export class Stack {
   }
 
   async networks(): Promise<string[]> {
-    const { stdout } = await run('docker', ['network', 'ls', '--quiet', '--filter', `label=com.docker.compose.project=${this.project}`]);
+    const { stdout } = await run('docker', [
+      'network',
+      'ls',
+      '--quiet',
+      '--filter',
+      `label=com.docker.compose.project=${this.project}`,
+    ]);
     return stdout.split('\n').filter(Boolean);
   }
 
@@ -193,7 +217,9 @@ export class Stack {
     let states: string[] = [];
     while (Date.now() < deadline) {
       const ids = await this.containers();
-      states = await Promise.all(ids.map(async (id) => `${id.slice(0, 12)}=${await this.inspect<string>(id, '.State.Health.Status')}`));
+      states = await Promise.all(
+        ids.map(async (id) => `${id.slice(0, 12)}=${await this.inspect<string>(id, '.State.Health.Status')}`),
+      );
       if (ids.length > 0 && states.every((state) => state.endsWith('=healthy'))) return;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }

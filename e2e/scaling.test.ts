@@ -50,8 +50,19 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
     if (serverErrors(result) > 0) {
       // What the proxy saw for each failed request: which replica, which upstream status, how long.
       const [proxy] = await stack.containers('proxy');
-      const { stdout } = await run('docker', ['logs', '--since', `${Math.ceil((Date.now() - started) / 1000) + 5}s`, proxy!]);
-      console.log(stdout.split('\n').filter((line) => /"status":5\d\d/.test(line)).slice(0, 20).join('\n'));
+      const { stdout } = await run('docker', [
+        'logs',
+        '--since',
+        `${Math.ceil((Date.now() - started) / 1000) + 5}s`,
+        proxy!,
+      ]);
+      console.log(
+        stdout
+          .split('\n')
+          .filter((line) => /"status":5\d\d/.test(line))
+          .slice(0, 20)
+          .join('\n'),
+      );
     }
     return result;
   }
@@ -64,7 +75,10 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
   beforeAll(async () => {
     // All load comes from one client address, so the per-client API rate limit is lifted here
     // (it has its own test in stack.test.ts).
-    stack = new Stack(inject('compose'), 'softy-pinko-scale', await freePort(), { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' });
+    stack = new Stack(inject('compose'), 'softy-pinko-scale', await freePort(), {
+      API_RATE_LIMIT: '100000r/s',
+      API_RATE_BURST: '100000',
+    });
     hello = `${stack.baseUrl}/api/hello`;
     await stack.down();
     await stack.up();
@@ -198,14 +212,24 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
   it('follows a recreated back-end with a new address within 10 s, with no 502 from a stale address', async () => {
     const [before] = await backEnds();
     const addressOf = async (id: string) =>
-      Object.values(await stack.inspect<Record<string, { IPAddress: string }>>(id, '.NetworkSettings.Networks'))[0]?.IPAddress ?? '';
+      Object.values(await stack.inspect<Record<string, { IPAddress: string }>>(id, '.NetworkSettings.Networks'))[0]
+        ?.IPAddress ?? '';
     const oldAddress = await addressOf(before!);
     // Docker hands a freed address to the next container; a placeholder takes it, so the recreated
     // back-end must get a new one and the proxy can only reach it by resolving the name again.
     await run('docker', ['stop', before!]);
     const network = `${stack.project}_internal`;
     const image = await stack.inspect<string>(before!, '.Config.Image');
-    const placeholder = await run('docker', ['run', '--detach', '--network', network, '--entrypoint', 'sleep', image, '120']);
+    const placeholder = await run('docker', [
+      'run',
+      '--detach',
+      '--network',
+      network,
+      '--entrypoint',
+      'sleep',
+      image,
+      '120',
+    ]);
     expect(placeholder.code, placeholder.stderr).toBe(0);
     try {
       await stack.execLoud(['up', '--detach', '--no-deps', '--force-recreate', 'back-end']);
@@ -216,10 +240,13 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
       expect(newAddress).not.toBe(oldAddress);
       // Every request here must be a 200: a stale address would show up as a 503.
       const tookMs = await waitForReplicas(1);
-      const result = await underLoad(`after recreate (${oldAddress} → ${newAddress}, followed in ${tookMs} ms)`, async () => {});
+      const result = await underLoad(
+        `after recreate (${oldAddress} → ${newAddress}, followed in ${tookMs} ms)`,
+        async () => {},
+      );
       expect(result.failures).toBe(0);
       expect(serverErrors(result)).toBe(0);
-      expect(result.servedBy).toEqual({ [(await stack.inspect<string>(after!, '.Config.Hostname'))]: result.sent });
+      expect(result.servedBy).toEqual({ [await stack.inspect<string>(after!, '.Config.Hostname')]: result.sent });
     } finally {
       await run('docker', ['rm', '--force', placeholder.stdout.trim()]);
     }
@@ -250,4 +277,3 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
     console.log(`[scenario] all replicas down: 503 JSON; API back ${Date.now() - started} ms after docker start`);
   });
 });
-

@@ -19,7 +19,9 @@ export default async function setup(project: TestProject): Promise<void> {
   if (!(await dockerWorks())) {
     const reason = 'no Docker engine is reachable (`docker info` failed)';
     if (process.env.CI === 'true') throw new Error(`The stack suite cannot run under CI=true: ${reason}`);
-    console.warn(`\n${'!'.repeat(72)}\n!! SKIPPING the stack suite: ${reason}.\n!! Start Docker to run it.\n${'!'.repeat(72)}\n`);
+    console.warn(
+      `\n${'!'.repeat(72)}\n!! SKIPPING the stack suite: ${reason}.\n!! Start Docker to run it.\n${'!'.repeat(72)}\n`,
+    );
     project.provide('stackSkipReason', reason);
     return;
   }

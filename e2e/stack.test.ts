@@ -26,7 +26,9 @@ function tryConnect(port: number, host = '127.0.0.1'): Promise<string> {
       socket.destroy();
       resolve('timeout');
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' ? 'refused' : (error.code ?? 'error')));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(error.code === 'ECONNREFUSED' ? 'refused' : (error.code ?? 'error')),
+    );
   });
 }
 
@@ -35,7 +37,10 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
   beforeAll(async () => {
     // A rate limit low enough to hit on purpose, high enough for the other tests' bursts.
-    stack = new Stack(inject('compose'), 'softy-pinko-e2e', await freePort(), { API_RATE_LIMIT: '20r/s', API_RATE_BURST: '50' });
+    stack = new Stack(inject('compose'), 'softy-pinko-e2e', await freePort(), {
+      API_RATE_LIMIT: '20r/s',
+      API_RATE_BURST: '50',
+    });
     await stack.down(); // leftovers of an interrupted run
     await stack.up();
   });
@@ -92,7 +97,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       for (const asset of assets) {
         const res = await fetch(`${stack.baseUrl}${asset}`, { headers: { 'accept-encoding': 'gzip' } });
         expect(res.status, asset).toBe(200);
-        expect(res.headers.get('content-type'), asset).toMatch(asset.endsWith('.css') ? /^text\/css/ : /^(application|text)\/javascript/);
+        expect(res.headers.get('content-type'), asset).toMatch(
+          asset.endsWith('.css') ? /^text\/css/ : /^(application|text)\/javascript/,
+        );
         expect(res.headers.get('cache-control'), asset).toBe('public, max-age=31536000, immutable');
         expect(res.headers.get('content-encoding'), asset).toBe('gzip');
       }
@@ -113,7 +120,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       ];
       const bodies = new Set<string>();
       for (const ask of asks) {
-        const res = await fetch(`${stack.baseUrl}${asset}`, { headers: { 'accept-encoding': ask.acceptEncoding, 'x-request-id': ask.id } });
+        const res = await fetch(`${stack.baseUrl}${asset}`, {
+          headers: { 'accept-encoding': ask.acceptEncoding, 'x-request-id': ask.id },
+        });
         expect(res.status, ask.id).toBe(200);
         expect(res.headers.get('content-encoding'), ask.id).toBe(ask.gzip ? 'gzip' : null);
         // Browsers' caches still learn the answer depends on Accept-Encoding, and are told once.
@@ -180,7 +189,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     });
 
     it('forwards the client address and request ID to the back-end, which logs them as JSON', async () => {
-      await fetch(`${stack.baseUrl}/api/hello`, { headers: { 'x-request-id': 'e2e-log-check', 'x-forwarded-for': '203.0.113.9' } });
+      await fetch(`${stack.baseUrl}/api/hello`, {
+        headers: { 'x-request-id': 'e2e-log-check', 'x-forwarded-for': '203.0.113.9' },
+      });
       const line = (await jsonLogLines('back-end')).find((l) => l.reqId === 'e2e-log-check');
       expect(line).toMatchObject({ msg: 'request', method: 'GET', url: '/api/hello', status: 200 });
       // The proxy is the edge: a client-supplied X-Forwarded-For is replaced, not trusted.
@@ -206,12 +217,16 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     it('publishes no port of the front-end or the back-end, and only port 80 of the proxy', async () => {
       for (const service of ['front-end', 'back-end']) {
         const [id] = await stack.containers(service);
-        expect(await stack.inspect(id!, '.NetworkSettings.Ports'), service).toSatisfy((ports: Record<string, unknown[] | null>) =>
-          Object.values(ports ?? {}).every((bindings) => bindings === null || bindings.length === 0),
+        expect(await stack.inspect(id!, '.NetworkSettings.Ports'), service).toSatisfy(
+          (ports: Record<string, unknown[] | null>) =>
+            Object.values(ports ?? {}).every((bindings) => bindings === null || bindings.length === 0),
         );
       }
       const [proxy] = await stack.containers('proxy');
-      const ports = await stack.inspect<Record<string, { HostPort: string }[] | null>>(proxy!, '.NetworkSettings.Ports');
+      const ports = await stack.inspect<Record<string, { HostPort: string }[] | null>>(
+        proxy!,
+        '.NetworkSettings.Ports',
+      );
       expect(Object.keys(ports).filter((port) => (ports[port] ?? []).length > 0)).toEqual(['80/tcp']);
       expect(ports['80/tcp']?.[0]?.HostPort).toBe(String(stack.proxyPort));
     });
@@ -227,7 +242,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const frontEndFiles = await listing(frontEnd!, '/usr/share/nginx/html');
       expect(frontEndFiles).toContain('/usr/share/nginx/html/index.html');
       for (const file of [...backEndFiles, ...frontEndFiles]) {
-        expect(file).not.toMatch(/\.map$|\.ts$|\/node_modules\/(typescript|tsx|esbuild|vite|vitest|@types)(\/|$)|^\/app\/src(\/|$)/);
+        expect(file).not.toMatch(
+          /\.map$|\.ts$|\/node_modules\/(typescript|tsx|esbuild|vite|vitest|@types)(\/|$)|^\/app\/src(\/|$)/,
+        );
       }
     });
 
@@ -262,7 +279,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       // internet; proven here from Docker's own record of each network rather than by sending packets.
       const internal = async (id: string) => {
         const networks = Object.keys(await stack.inspect<Record<string, unknown>>(id, '.NetworkSettings.Networks'));
-        return Promise.all(networks.map(async (name) => [name, await stack.inspect<boolean>(name, '.Internal')] as const));
+        return Promise.all(
+          networks.map(async (name) => [name, await stack.inspect<boolean>(name, '.Internal')] as const),
+        );
       };
       for (const service of ['front-end', 'back-end']) {
         const [id] = await stack.containers(service);
@@ -288,86 +307,96 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     it.each([
       ['phone', 390, 844],
       ['desktop', 1366, 900],
-    ])('shows "Hello, World!" in #dynamic-content on a %s, with no console error and no failed request', async (name, width, height) => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.context.newPage();
-        await page.setViewportSize({ width, height });
-        const problems: string[] = [];
-        page.on('console', (message) => {
-          if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-        });
-        page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-        page.on('requestfailed', (request) => problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`));
-        page.on('response', (response) => {
-          if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-        });
-        const origins = new Set<string>();
-        page.on('request', (request) => origins.add(new URL(request.url()).origin));
+    ])(
+      'shows "Hello, World!" in #dynamic-content on a %s, with no console error and no failed request',
+      async (name, width, height) => {
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.context.newPage();
+          await page.setViewportSize({ width, height });
+          const problems: string[] = [];
+          page.on('console', (message) => {
+            if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+          });
+          page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+          page.on('requestfailed', (request) =>
+            problems.push(`failed: ${request.url()} ${request.failure()?.errorText}`),
+          );
+          page.on('response', (response) => {
+            if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+          });
+          const origins = new Set<string>();
+          page.on('request', (request) => origins.add(new URL(request.url()).origin));
 
-        let transferredBytes = 0;
-        let requests = 0;
-        page.on('requestfinished', async (request) => {
-          requests += 1;
-          const sizes = await request.sizes();
-          transferredBytes += sizes.responseBodySize + sizes.responseHeadersSize;
-        });
+          let transferredBytes = 0;
+          let requests = 0;
+          page.on('requestfinished', async (request) => {
+            requests += 1;
+            const sizes = await request.sizes();
+            transferredBytes += sizes.responseBodySize + sizes.responseHeadersSize;
+          });
 
-        await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
-        await page.locator('#dynamic-content[data-state="loaded"]').waitFor({ timeout: 10_000 });
-        expect(await page.locator('#dynamic-content').textContent()).toBe('Hello, World!');
+          await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
+          await page.locator('#dynamic-content[data-state="loaded"]').waitFor({ timeout: 10_000 });
+          expect(await page.locator('#dynamic-content').textContent()).toBe('Hello, World!');
 
-        mkdirSync(ARTIFACTS, { recursive: true });
-        await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}-top.png` });
-        // Sections fade in as they scroll into view: scroll through once so the full-page shot shows them.
-        await page.evaluate(async () => {
-          for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
-            // 'instant': the page asks for smooth scrolling, which would not get there in 60 ms.
-            window.scrollTo({ top: y, behavior: 'instant' });
-            await new Promise((resolve) => setTimeout(resolve, 60));
-          }
-          window.scrollTo({ top: 0, behavior: 'instant' });
-        });
-        await page.waitForTimeout(800);
-        // Every section held back below the fold was revealed on the way down.
-        expect(await page.locator('.is-pending').count()).toBe(0);
-        await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}.png`, fullPage: true });
-        expect(problems).toEqual([]);
-        // Nothing leaves the site: no CDN, no font service.
-        expect([...origins]).toEqual([stack.baseUrl]);
-        // The first load's budget: at most 12 requests and 100 KB over the wire, compressed.
-        console.log(`[budget] ${name}: ${requests} requests, ${(transferredBytes / 1024).toFixed(1)} KB transferred`);
-        expect(requests).toBeLessThanOrEqual(12);
-        expect(transferredBytes).toBeLessThanOrEqual(100 * 1024);
+          mkdirSync(ARTIFACTS, { recursive: true });
+          await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}-top.png` });
+          // Sections fade in as they scroll into view: scroll through once so the full-page shot shows them.
+          await page.evaluate(async () => {
+            for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
+              // 'instant': the page asks for smooth scrolling, which would not get there in 60 ms.
+              window.scrollTo({ top: y, behavior: 'instant' });
+              await new Promise((resolve) => setTimeout(resolve, 60));
+            }
+            window.scrollTo({ top: 0, behavior: 'instant' });
+          });
+          await page.waitForTimeout(800);
+          // Every section held back below the fold was revealed on the way down.
+          expect(await page.locator('.is-pending').count()).toBe(0);
+          await page.screenshot({ path: `${ARTIFACTS}/${name}-${width}.png`, fullPage: true });
+          expect(problems).toEqual([]);
+          // Nothing leaves the site: no CDN, no font service.
+          expect([...origins]).toEqual([stack.baseUrl]);
+          // The first load's budget: at most 12 requests and 100 KB over the wire, compressed.
+          console.log(`[budget] ${name}: ${requests} requests, ${(transferredBytes / 1024).toFixed(1)} KB transferred`);
+          expect(requests).toBeLessThanOrEqual(12);
+          expect(transferredBytes).toBeLessThanOrEqual(100 * 1024);
 
-        // Fits the width: no sideways scrolling.
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
-        // Keyboard first: the first Tab lands on the skip link, with a visible focus ring.
-        await page.keyboard.press('Tab');
-        const focused = await page.evaluate(() => {
-          const el = document.activeElement as HTMLElement;
-          const style = getComputedStyle(el);
-          return { href: el.getAttribute('href'), outline: `${style.outlineStyle} ${style.outlineWidth}` };
-        });
-        expect(focused.href).toBe('#main');
-        expect(focused.outline).not.toMatch(/^none|\s0px$/);
+          // Fits the width: no sideways scrolling.
+          expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+          // Keyboard first: the first Tab lands on the skip link, with a visible focus ring.
+          await page.keyboard.press('Tab');
+          const focused = await page.evaluate(() => {
+            const el = document.activeElement as HTMLElement;
+            const style = getComputedStyle(el);
+            return { href: el.getAttribute('href'), outline: `${style.outlineStyle} ${style.outlineWidth}` };
+          });
+          expect(focused.href).toBe('#main');
+          expect(focused.outline).not.toMatch(/^none|\s0px$/);
 
-        // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected scripts).
-        await page.evaluate(axeSource);
-        const violations = await page.evaluate(async () => {
-          const { violations } = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe.run();
-          return violations.map((violation) => `${violation.id} (${violation.nodes.length})`);
-        });
-        expect(violations).toEqual([]);
-      } finally {
-        await browser.close();
-      }
-    });
+          // axe-core, evaluated through the DevTools protocol (the page's CSP forbids injected scripts).
+          await page.evaluate(axeSource);
+          const violations = await page.evaluate(async () => {
+            const { violations } = await (
+              window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }
+            ).axe.run();
+            return violations.map((violation) => `${violation.id} (${violation.nodes.length})`);
+          });
+          expect(violations).toEqual([]);
+        } finally {
+          await browser.close();
+        }
+      },
+    );
   });
 
   describe('hostile input at the edge', () => {
     const restartsBefore = new Map<string, string>();
-    const restartState = (id: string) => stack.inspect<string>(id, '.RestartCount').then(async (count) => `${count}@${await stack.inspect<string>(id, '.State.StartedAt')}`);
+    const restartState = (id: string) =>
+      stack
+        .inspect<string>(id, '.RestartCount')
+        .then(async (count) => `${count}@${await stack.inspect<string>(id, '.State.StartedAt')}`);
 
     beforeAll(async () => {
       for (const id of await stack.containers()) restartsBefore.set(id, await restartState(id));
@@ -389,7 +418,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     it('leaves every service healthy and no container restarted', async () => {
       const categories = new Map<string, number>();
       for (const { category } of HOSTILE_REQUESTS) categories.set(category, (categories.get(category) ?? 0) + 1);
-      console.log(`[hostile] ${HOSTILE_REQUESTS.length} raw requests (${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}) and 1 slow-loris client`);
+      console.log(
+        `[hostile] ${HOSTILE_REQUESTS.length} raw requests (${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}) and 1 slow-loris client`,
+      );
       await stack.waitHealthy(30_000);
       for (const [id, before] of restartsBefore) expect(await restartState(id), id).toBe(before);
       expect(await (await fetch(`${stack.baseUrl}/api/hello`)).text()).toBe('Hello, World!');
@@ -400,7 +431,9 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     it('answers an API flood from one address with JSON 429s and Retry-After, and never limits the page', async () => {
       const api = await Promise.all(Array.from({ length: 150 }, () => fetch(`${stack.baseUrl}/api/hello`)));
       const limited = api.filter((res) => res.status === 429);
-      console.log(`[rate limit] 150 parallel API requests: ${api.length - limited.length} served, ${limited.length} limited`);
+      console.log(
+        `[rate limit] 150 parallel API requests: ${api.length - limited.length} served, ${limited.length} limited`,
+      );
       expect(limited.length).toBeGreaterThan(0);
       expect(api.filter((res) => res.status !== 429 && res.status !== 200)).toEqual([]);
       expect(limited[0]!.headers.get('retry-after')).toBe('1');
@@ -423,23 +456,29 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     });
   });
 
-  describe.skipIf(browserSkipReason() !== '')('the page for people who ask for less motion, and on the narrowest and widest screens', () => {
-    it.each([360, 1920])('shows every section at once under prefers-reduced-motion, without sideways scrolling at %i px', async (width) => {
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.context.newPage();
-        await page.setViewportSize({ width, height: 800 });
-        await page.emulateMedia({ reducedMotion: 'reduce' });
-        await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
-        // Nothing waits for a scroll to fade in: no element is held back, and the counters show their final values.
-        expect(await page.locator('.is-pending').count()).toBe(0);
-        expect(await page.locator('[data-count]').first().textContent()).toBe('12,480');
-      } finally {
-        await browser.close();
-      }
-    });
-  });
+  describe.skipIf(browserSkipReason() !== '')(
+    'the page for people who ask for less motion, and on the narrowest and widest screens',
+    () => {
+      it.each([360, 1920])(
+        'shows every section at once under prefers-reduced-motion, without sideways scrolling at %i px',
+        async (width) => {
+          const browser = await launchBrowser();
+          try {
+            const page = await browser.context.newPage();
+            await page.setViewportSize({ width, height: 800 });
+            await page.emulateMedia({ reducedMotion: 'reduce' });
+            await page.goto(`${stack.baseUrl}/`, { waitUntil: 'networkidle' });
+            expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+            // Nothing waits for a scroll to fade in: no element is held back, and the counters show their final values.
+            expect(await page.locator('.is-pending').count()).toBe(0);
+            expect(await page.locator('[data-count]').first().textContent()).toBe('12,480');
+          } finally {
+            await browser.close();
+          }
+        },
+      );
+    },
+  );
 
   describe('the contact form through the proxy', () => {
     const contact = () => `${stack.baseUrl}/api/contact`;
@@ -448,7 +487,10 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     const storedMessages = async (): Promise<{ id: string; name: string }[]> => {
       const [backEnd] = await stack.containers('back-end');
       const { stdout } = await run('docker', ['exec', backEnd!, 'cat', '/data/contact-messages.jsonl']);
-      return stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { id: string; name: string });
+      return stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { id: string; name: string });
     };
 
     it('accepts a valid message with 201 and stores it', async () => {
@@ -476,8 +518,15 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const res = await fetch(contact(), {
         method: 'POST',
         redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
-        body: new URLSearchParams({ name: 'Grace', email: 'grace@example.com', message: 'Sent without JavaScript' }).toString(),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+        },
+        body: new URLSearchParams({
+          name: 'Grace',
+          email: 'grace@example.com',
+          message: 'Sent without JavaScript',
+        }).toString(),
       });
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('/?contact=sent#contact');
@@ -504,7 +553,10 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         const sender = `Browser ${javaScriptEnabled ? 'JS' : 'no-JS'} ${Date.now()}`;
         await page.getByLabel(/name/i).first().fill(sender);
         await page.getByLabel(/email/i).first().fill('browser@example.com');
-        await page.getByLabel(/message/i).first().fill('Typed into the real form.');
+        await page
+          .getByLabel(/message/i)
+          .first()
+          .fill('Typed into the real form.');
         await page.locator('form[action="/api/contact"] [type="submit"]').click();
         if (javaScriptEnabled) {
           // Shown inline, without leaving the page.

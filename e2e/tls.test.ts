@@ -48,13 +48,20 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
   });
 
   it('serves the API over HTTPS with HSTS', async () => {
-    const { status, headers, body } = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: httpsPort, path: '/api/hello', servername: 'localhost', ca }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      });
+    const { status, headers, body } = await new Promise<{
+      status: number;
+      headers: Record<string, unknown>;
+      body: string;
+    }>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: httpsPort, path: '/api/hello', servername: 'localhost', ca },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -82,7 +89,14 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
 
   it.each(['TLSv1', 'TLSv1.1'] as const)('refuses %s', async (version) => {
     const outcome = await new Promise<string>((resolve) => {
-      const socket = connectTls({ host: '127.0.0.1', port: httpsPort, servername: 'localhost', ca, minVersion: version, maxVersion: version });
+      const socket = connectTls({
+        host: '127.0.0.1',
+        port: httpsPort,
+        servername: 'localhost',
+        ca,
+        minVersion: version,
+        maxVersion: version,
+      });
       socket.on('secureConnect', () => {
         socket.destroy();
         resolve('connected');
@@ -100,7 +114,8 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
   });
 
   it('drops requests for a host name it does not serve, and serves the ones it does', async () => {
-    const ask = (host: string) => sendRaw(stack.proxyPort, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    const ask = (host: string) =>
+      sendRaw(stack.proxyPort, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     expect(await ask('evil.example')).toBe(0);
     expect(await ask('softy-pinko.test.evil.example')).toBe(0);
     expect(await ask('softy-pinko.test')).toBe(301);

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { passes, shownValue, verdict, type Check } from './bench-checks.js';
 
-const ratio = (value: number, op: Check['op'] = '≥', limit = 0.8): Check => ({ what: 'req/s', value, op, limit, unit: '×' });
+const ratio = (value: number, op: Check['op'] = '≥', limit = 0.8): Check => ({
+  what: 'req/s',
+  value,
+  op,
+  limit,
+  unit: '×',
+});
 
 describe('bench checks', () => {
   it('compares with the limit the way each operator says', () => {

@@ -7,7 +7,8 @@ export interface Check {
   unit: string;
 }
 
-export const passes = (c: Check): boolean => (c.op === '≥' ? c.value >= c.limit : c.op === '≤' ? c.value <= c.limit : c.value < c.limit);
+export const passes = (c: Check): boolean =>
+  c.op === '≥' ? c.value >= c.limit : c.op === '≤' ? c.value <= c.limit : c.value < c.limit;
 
 /**
  * The value with two decimals, or with as many more as it takes for the printed number to land on the

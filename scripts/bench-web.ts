@@ -19,7 +19,16 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
-import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from '../e2e/docker.js';
+import {
+  REPO_ROOT,
+  Stack,
+  composeCommand,
+  dockerWorks,
+  dotEnv,
+  ensureBaseImages,
+  freePort,
+  run,
+} from '../e2e/docker.js';
 import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../e2e/browser.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
@@ -103,12 +112,27 @@ let interrupted = false;
  * runs `compose down` for our project. Stopped once this process has taken the stack down itself.
  */
 function startGuardian(compose: string[]): ChildProcess {
-  const down = [...compose, '--project-name', PROJECT, '--file', `${REPO_ROOT}docker-compose.yml`, 'down', '--volumes', '--remove-orphans', '--timeout', '15'];
-  const child = spawn('sh', ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$@"', String(process.pid), ...down], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: 'ignore',
-  });
+  const down = [
+    ...compose,
+    '--project-name',
+    PROJECT,
+    '--file',
+    `${REPO_ROOT}docker-compose.yml`,
+    'down',
+    '--volumes',
+    '--remove-orphans',
+    '--timeout',
+    '15',
+  ];
+  const child = spawn(
+    'sh',
+    ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$@"', String(process.pid), ...down],
+    {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   child.unref();
   return child;
 }
@@ -147,7 +171,9 @@ function teardown(): Promise<void> {
     } catch (error) {
       // The guardian is left running: it tries again once this process has ended.
       console.error(`[bench:web] could not take the stack down: ${(error as Error).message}`);
-      console.error(`[bench:web] if containers remain: ${stack.compose.join(' ')} --project-name ${PROJECT} down --volumes --remove-orphans`);
+      console.error(
+        `[bench:web] if containers remain: ${stack.compose.join(' ')} --project-name ${PROJECT} down --volumes --remove-orphans`,
+      );
     }
   })();
   return teardownPromise;
@@ -212,7 +238,9 @@ async function measure(url: string, preset: Preset, outputPath: string, label: s
       problem = (error as Error).message;
     }
     if (interrupted) throw new Error('interrupted');
-    console.error(`[bench:web] ${label}: Lighthouse could not measure (${problem}); running it again (attempt ${attempt + 1}/${ATTEMPTS_PER_RUN})`);
+    console.error(
+      `[bench:web] ${label}: Lighthouse could not measure (${problem}); running it again (attempt ${attempt + 1}/${ATTEMPTS_PER_RUN})`,
+    );
     rmSync(outputPath, { force: true });
   }
 }
@@ -257,7 +285,10 @@ function median(values: Array<number | null>): number | null {
 function medianFigures(runs: Run[]): Figures {
   const of = (pick: (figures: Figures) => number | null): number | null => median(runs.map((run) => pick(run.figures)));
   return {
-    scores: Object.fromEntries(CATEGORIES.map((id) => [id, of((figures) => figures.scores[id])])) as Record<Category, number | null>,
+    scores: Object.fromEntries(CATEGORIES.map((id) => [id, of((figures) => figures.scores[id])])) as Record<
+      Category,
+      number | null
+    >,
     lcpMs: of((figures) => figures.lcpMs),
     cls: of((figures) => figures.cls),
     tbtMs: of((figures) => figures.tbtMs),
@@ -289,7 +320,13 @@ function conditions(lhr: Result): string {
   return parts.join(', ');
 }
 
-function table(medians: Record<Preset, Figures>, runs: Run[], url: string, runsPerPreset: number, chromium: string): string {
+function table(
+  medians: Record<Preset, Figures>,
+  runs: Run[],
+  url: string,
+  runsPerPreset: number,
+  chromium: string,
+): string {
   const first = runs[0]!.lhr;
   const cpus = os.cpus();
   const benchmarks = runs.map((run) => run.lhr.environment.benchmarkIndex);
@@ -298,16 +335,36 @@ function table(medians: Record<Preset, Figures>, runs: Run[], url: string, runsP
   const lines = [
     `## Lighthouse: Softy Pinko vs the original template`,
     '',
-    row(['', 'Original template (mobile, from the issue)', `Softy Pinko, mobile (median of ${runsPerPreset})`, `Softy Pinko, desktop (median of ${runsPerPreset})`]),
+    row([
+      '',
+      'Original template (mobile, from the issue)',
+      `Softy Pinko, mobile (median of ${runsPerPreset})`,
+      `Softy Pinko, desktop (median of ${runsPerPreset})`,
+    ]),
     row(['---', '---:', '---:', '---:']),
     ...CATEGORIES.map((id) =>
-      row([CATEGORY_NAMES[id], String(TEMPLATE.scores[id]), fmt.score(medians.mobile.scores[id]), fmt.score(medians.desktop.scores[id])]),
+      row([
+        CATEGORY_NAMES[id],
+        String(TEMPLATE.scores[id]),
+        fmt.score(medians.mobile.scores[id]),
+        fmt.score(medians.desktop.scores[id]),
+      ]),
     ),
-    row(['Largest Contentful Paint', TEMPLATE.lcp, fmt.seconds(medians.mobile.lcpMs), fmt.seconds(medians.desktop.lcpMs)]),
+    row([
+      'Largest Contentful Paint',
+      TEMPLATE.lcp,
+      fmt.seconds(medians.mobile.lcpMs),
+      fmt.seconds(medians.desktop.lcpMs),
+    ]),
     row(['Cumulative Layout Shift', DASH, fmt.cls(medians.mobile.cls), fmt.cls(medians.desktop.cls)]),
     row(['Total Blocking Time', DASH, fmt.ms(medians.mobile.tbtMs), fmt.ms(medians.desktop.tbtMs)]),
     row(['Bytes transferred', TEMPLATE.bytes, fmt.bytes(medians.mobile.bytes), fmt.bytes(medians.desktop.bytes)]),
-    row(['Requests', String(TEMPLATE.requests), fmt.count(medians.mobile.requests), fmt.count(medians.desktop.requests)]),
+    row([
+      'Requests',
+      String(TEMPLATE.requests),
+      fmt.count(medians.mobile.requests),
+      fmt.count(medians.desktop.requests),
+    ]),
     '',
     `- Machine: ${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}` +
       (benchmark === null
@@ -317,7 +374,10 @@ function table(medians: Record<Preset, Figures>, runs: Run[], url: string, runsP
     `- ${url} through the proxy, Compose project \`${PROJECT}\`; categories ${CATEGORIES.join(', ')}`,
     ...PRESETS.map((preset) => {
       const presetRuns = runs.filter((run) => run.preset === preset);
-      const perRun = CATEGORIES.map((id) => `${CATEGORY_NAMES[id].toLowerCase()} ${presetRuns.map((run) => fmt.score(run.figures.scores[id])).join('/')}`);
+      const perRun = CATEGORIES.map(
+        (id) =>
+          `${CATEGORY_NAMES[id].toLowerCase()} ${presetRuns.map((run) => fmt.score(run.figures.scores[id])).join('/')}`,
+      );
       return `- ${preset}: ${presetRuns[0] ? conditions(presetRuns[0].lhr) : 'n/a'}; scores per run: ${perRun.join(', ')}`;
     }),
     `- ${DASH}: not quoted for the template. Scores and figures are medians, each taken on its own.`,
@@ -351,7 +411,12 @@ function lostPoints(runs: Run[], medians: Record<Preset, Figures>): LostPoints[]
           audits.set(ref.id, entry);
         }
       }
-      found.push({ preset, category, median: medianScore, audits: [...audits.values()].sort((a, b) => b.weight - a.weight) });
+      found.push({
+        preset,
+        category,
+        median: medianScore,
+        audits: [...audits.values()].sort((a, b) => b.weight - a.weight),
+      });
     }
   }
   return found;
@@ -364,9 +429,14 @@ function lostPointsText(lost: LostPoints[], runs: Run[], runsPerPreset: number):
   const lines: string[] = [];
   for (const { preset, category, median: medianScore, audits } of lost) {
     lines.push(`- ${preset} · ${CATEGORY_NAMES[category]}: median ${fmt.score(medianScore)}`);
-    if (audits.length === 0) lines.push('  - no weighted audit scored below 1 (Lighthouse could not score the category: see the runtime errors above)');
+    if (audits.length === 0)
+      lines.push(
+        '  - no weighted audit scored below 1 (Lighthouse could not score the category: see the runtime errors above)',
+      );
     for (const audit of audits) {
-      lines.push(`  - \`${audit.id}\` — ${audit.title} (weight ${audit.weight}; lost points in ${audit.runs.length}/${runsPerPreset} runs: ${audit.runs.join('; ')})`);
+      lines.push(
+        `  - \`${audit.id}\` — ${audit.title} (weight ${audit.weight}; lost points in ${audit.runs.length}/${runsPerPreset} runs: ${audit.runs.join('; ')})`,
+      );
     }
   }
   const slowRuns = runs.filter((run) => run.lhr.environment.benchmarkIndex < SLOW_CPU_BENCHMARK_INDEX).length;
@@ -385,7 +455,8 @@ function lostPointsText(lost: LostPoints[], runs: Run[], runsPerPreset: number):
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
   const runsPerPreset = Number(values.runs);
-  if (!Number.isInteger(runsPerPreset) || runsPerPreset < 1) throw new Error(`--runs must be a positive integer, not ${values.runs}`);
+  if (!Number.isInteger(runsPerPreset) || runsPerPreset < 1)
+    throw new Error(`--runs must be a positive integer, not ${values.runs}`);
 
   const missing = chromiumMissing();
   if (missing) throw new Error(missing);
@@ -399,7 +470,10 @@ async function main(): Promise<number> {
   guardian = startGuardian(compose);
   const url = `${stack.baseUrl}/`;
   try {
-    log(`building and starting the stack as ${PROJECT} on ${stack.baseUrl}` + (env.NODE_IMAGE ? ` (base images ${env.NODE_IMAGE}, ${env.NGINX_IMAGE})` : ''));
+    log(
+      `building and starting the stack as ${PROJECT} on ${stack.baseUrl}` +
+        (env.NODE_IMAGE ? ` (base images ${env.NODE_IMAGE}, ${env.NGINX_IMAGE})` : ''),
+    );
     stackStarting = stack.up();
     await stackStarting;
     const answer = await fetch(url);
@@ -409,24 +483,40 @@ async function main(): Promise<number> {
     rmSync(OUT_DIR, { recursive: true, force: true });
     mkdirSync(OUT_DIR, { recursive: true });
 
-    log(`Lighthouse ${LIGHTHOUSE_VERSION}, Chromium ${chromium}: ${runsPerPreset} run(s) per preset (${PRESETS.join(', ')})`);
+    log(
+      `Lighthouse ${LIGHTHOUSE_VERSION}, Chromium ${chromium}: ${runsPerPreset} run(s) per preset (${PRESETS.join(', ')})`,
+    );
     const runs: Run[] = [];
     for (const preset of PRESETS) {
       for (let index = 1; index <= runsPerPreset; index++) {
-        const lhr = await measure(url, preset, join(OUT_DIR, `${preset}-run${index}.json`), `${preset} run ${index}/${runsPerPreset}`);
+        const lhr = await measure(
+          url,
+          preset,
+          join(OUT_DIR, `${preset}-run${index}.json`),
+          `${preset} run ${index}/${runsPerPreset}`,
+        );
         const figures = figuresOf(lhr);
         runs.push({ preset, index, lhr, figures });
         const scores = CATEGORIES.map((id) => `${id} ${fmt.score(figures.scores[id])}`).join(', ');
-        log(`${preset} run ${index}/${runsPerPreset}: ${scores}; LCP ${fmt.seconds(figures.lcpMs)}, TBT ${fmt.ms(figures.tbtMs)}, CLS ${fmt.cls(figures.cls)}`);
-        if (lhr.runtimeError) console.error(`[bench:web]   runtime error: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
+        log(
+          `${preset} run ${index}/${runsPerPreset}: ${scores}; LCP ${fmt.seconds(figures.lcpMs)}, TBT ${fmt.ms(figures.tbtMs)}, CLS ${fmt.cls(figures.cls)}`,
+        );
+        if (lhr.runtimeError)
+          console.error(`[bench:web]   runtime error: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
         for (const warning of lhr.runWarnings) console.error(`[bench:web]   warning: ${warning}`);
       }
     }
 
-    const medians = { mobile: medianFigures(runs.filter((run) => run.preset === 'mobile')), desktop: medianFigures(runs.filter((run) => run.preset === 'desktop')) };
+    const medians = {
+      mobile: medianFigures(runs.filter((run) => run.preset === 'mobile')),
+      desktop: medianFigures(runs.filter((run) => run.preset === 'desktop')),
+    };
     const report = table(medians, runs, url, runsPerPreset, chromium);
     const lost = lostPoints(runs, medians);
-    const failing = lost.length > 0 ? `\n### Scores below 100: audits that lost points\n\n${lostPointsText(lost, runs, runsPerPreset)}` : '';
+    const failing =
+      lost.length > 0
+        ? `\n### Scores below 100: audits that lost points\n\n${lostPointsText(lost, runs, runsPerPreset)}`
+        : '';
     writeFileSync(join(OUT_DIR, 'summary.md'), report + failing);
     writeFileSync(
       join(OUT_DIR, 'summary.json'),

@@ -14,7 +14,16 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { composeCommand, dockerWorks, ensureBaseImages, freePort, isPortFree, REPO_ROOT, run, Stack } from '../e2e/docker.js';
+import {
+  composeCommand,
+  dockerWorks,
+  ensureBaseImages,
+  freePort,
+  isPortFree,
+  REPO_ROOT,
+  run,
+  Stack,
+} from '../e2e/docker.js';
 import { passes, verdict, type Check } from './bench-checks.js';
 
 const PROJECT = 'softy-pinko-bench';
@@ -87,7 +96,8 @@ const median = (values: number[]): number => {
  * A ratio between two targets: the median over the rounds of a's run divided by b's run in the same round
  * (neighbours in time, so a burst of load elsewhere on the machine hits both or is outvoted).
  */
-const pairedRatio = (a: Target, b: Target, metric: 'rps' | 'p99Ms'): number => median(a.runs.map((run, i) => run[metric] / b.runs[i]![metric]));
+const pairedRatio = (a: Target, b: Target, metric: 'rps' | 'p99Ms'): number =>
+  median(a.runs.map((run, i) => run[metric] / b.runs[i]![metric]));
 
 // ------------------------------------------------------------------------------------------ targets --
 
@@ -128,7 +138,9 @@ async function measure(targets: Target[], rounds: number): Promise<void> {
     for (const target of order) {
       const result = await wrk(target.url, DURATION_S, target.headers);
       target.runs.push(result);
-      log(`round ${round + 1}/${rounds} ${target.id.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms${result.errors ? `  ERRORS ${result.errors}` : ''}`);
+      log(
+        `round ${round + 1}/${rounds} ${target.id.padEnd(14)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms${result.errors ? `  ERRORS ${result.errors}` : ''}`,
+      );
     }
   }
 }
@@ -146,7 +158,16 @@ interface Resources {
   peakRssMiB: number;
 }
 
-const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 };
+const UNITS: Record<string, number> = {
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  kB: 1e3,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+};
 
 function parseBytes(text: string): number {
   const match = /^([\d.]+)\s*([A-Za-z]+)$/.exec(text.trim());
@@ -156,7 +177,9 @@ function parseBytes(text: string): number {
 
 /** Memory of each container right now (docker stats), in MiB, by container ID prefix. */
 async function memorySample(ids: string[]): Promise<Map<string, number>> {
-  const { stdout } = await run('docker', ['stats', '--no-stream', '--format', '{{.ID}}\t{{.MemUsage}}', ...ids], { timeoutMs: 30_000 });
+  const { stdout } = await run('docker', ['stats', '--no-stream', '--format', '{{.ID}}\t{{.MemUsage}}', ...ids], {
+    timeoutMs: 30_000,
+  });
   const sample = new Map<string, number>();
   for (const line of stdout.split('\n').filter(Boolean)) {
     const [id, usage] = line.split('\t');
@@ -171,7 +194,9 @@ async function memorySample(ids: string[]): Promise<Map<string, number>> {
  * the machine), which is why it is higher than what docker stats charges to the container.
  */
 async function peakRss(id: string): Promise<number> {
-  const { stdout } = await run('docker', ['exec', id, 'sh', '-c', 'cat /proc/[0-9]*/status 2>/dev/null'], { timeoutMs: 30_000 });
+  const { stdout } = await run('docker', ['exec', id, 'sh', '-c', 'cat /proc/[0-9]*/status 2>/dev/null'], {
+    timeoutMs: 30_000,
+  });
   let total = 0;
   for (const block of stdout.split(/\n(?=Name:)/)) {
     const name = /^Name:\s+(\S+)/m.exec(block)?.[1];
@@ -222,7 +247,10 @@ async function oneContainer(stack: Stack, service: string): Promise<string> {
 }
 
 /** Fails unless the URL answers 200 with a body that passes `check`. */
-async function expectOk(url: string, check: (body: string, response: Response) => string | undefined = () => undefined): Promise<string> {
+async function expectOk(
+  url: string,
+  check: (body: string, response: Response) => string | undefined = () => undefined,
+): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   const body = await response.text();
   const problem = response.status !== 200 ? `status ${response.status}` : check(body, response);
@@ -253,7 +281,8 @@ async function machine(compose: string[]): Promise<string> {
 
 async function main(): Promise<number> {
   if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
-  if ((await run('sh', ['-c', 'command -v wrk'])).code !== 0) throw new Error('wrk is not installed (apt-get install wrk)');
+  if ((await run('sh', ['-c', 'command -v wrk'])).code !== 0)
+    throw new Error('wrk is not installed (apt-get install wrk)');
   await ensureBaseImages('bench');
   const compose = await composeCommand();
   const ports = {
@@ -281,7 +310,8 @@ async function main(): Promise<number> {
   );
 
   let downing: Promise<void> | undefined;
-  const down = (): Promise<void> => (downing ??= stack.down().catch((error: unknown) => log(`down failed: ${String(error)}`)));
+  const down = (): Promise<void> =>
+    (downing ??= stack.down().catch((error: unknown) => log(`down failed: ${String(error)}`)));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: taking the stack down`);
@@ -325,12 +355,18 @@ async function main(): Promise<number> {
     await sleep(2500); // buffered logs flush within about a second
     const logs = (await stack.exec(['logs', '--no-color', '--tail', '200', 'proxy', 'back-end'])).stdout.split('\n');
     const proxyLine = logs.find((l) => l.startsWith('proxy') && l.includes(`"request_id":"${requestId}"`));
-    const backEndLine = logs.find((l) => l.startsWith('back-end') && l.includes(`"reqId":"${requestId}"`) && l.includes('"msg":"request"'));
+    const backEndLine = logs.find(
+      (l) => l.startsWith('back-end') && l.includes(`"reqId":"${requestId}"`) && l.includes('"msg":"request"'),
+    );
     if (!proxyLine) featureProblems.push('no proxy access-log line for the request');
     if (!backEndLine) featureProblems.push('no back-end JSON log line for the request');
 
     const ids = Object.fromEntries(
-      await Promise.all(['proxy', 'back-end', 'front-end', 'naive-proxy', 'node-hello'].map(async (s) => [s, await oneContainer(stack, s)] as const)),
+      await Promise.all(
+        ['proxy', 'back-end', 'front-end', 'naive-proxy', 'node-hello'].map(
+          async (s) => [s, await oneContainer(stack, s)] as const,
+        ),
+      ),
     );
     const atRest = await memorySample(Object.values(ids));
     const underLoad = new Map<string, number>();
@@ -339,7 +375,13 @@ async function main(): Promise<number> {
     };
 
     const gzip = ['Accept-Encoding: gzip'];
-    const t = (id: string, label: string, url: string, headers: string[] = []): Target => ({ id, label, url, headers, runs: [] });
+    const t = (id: string, label: string, url: string, headers: string[] = []): Target => ({
+      id,
+      label,
+      url,
+      headers,
+      runs: [],
+    });
     const targets = {
       nodeHello: t('node-hello', 'bare `node:http` hello-world, direct', `${nodeHello}/api/hello`),
       apiDirect: t('api-direct', '`GET /api/hello` back-end direct', `${backEnd}/api/hello`),
@@ -351,12 +393,24 @@ async function main(): Promise<number> {
       assetDirect: t('asset-direct', `\`GET ${asset}\` front-end direct`, `${frontEnd}${asset}`, gzip),
     };
     // Neighbours in this order are the pairs that get compared.
-    const phase1 = [targets.nodeHello, targets.apiDirect, targets.apiProxy, targets.apiNaive, targets.pageProxy, targets.pageDirect, targets.assetProxy, targets.assetDirect];
+    const phase1 = [
+      targets.nodeHello,
+      targets.apiDirect,
+      targets.apiProxy,
+      targets.apiNaive,
+      targets.pageProxy,
+      targets.pageDirect,
+      targets.assetProxy,
+      targets.assetDirect,
+    ];
 
     // Warm-up: one run per target, not counted; memory under load is sampled in the middle of it.
     for (const target of phase1) {
       log(`warming up ${target.id} (${WARMUP_S}s) …`);
-      const [, sample] = await Promise.all([wrk(target.url, WARMUP_S, target.headers), sleep(2000).then(() => memorySample(Object.values(ids)))]);
+      const [, sample] = await Promise.all([
+        wrk(target.url, WARMUP_S, target.headers),
+        sleep(2000).then(() => memorySample(Object.values(ids))),
+      ]);
       noteLoad(sample);
     }
     await measure(phase1, RUNS);
@@ -376,41 +430,120 @@ async function main(): Promise<number> {
     if (servedBy.size < 2) featureProblems.push(`2 replicas but only ${servedBy.size} answered through the proxy`);
     const scaled = {
       apiProxy2: t('api-proxy-x2', '`GET /api/hello` through our proxy, **2 back-end replicas**', `${proxy}/api/hello`),
-      apiDirect2: t('api-direct-p2', '`GET /api/hello` back-end direct (1 replica, same phase)', `${backEnd}/api/hello`),
+      apiDirect2: t(
+        'api-direct-p2',
+        '`GET /api/hello` back-end direct (1 replica, same phase)',
+        `${backEnd}/api/hello`,
+      ),
     };
     const phase2 = [scaled.apiProxy2, scaled.apiDirect2];
     for (const target of phase2) {
       log(`warming up ${target.id} (${WARMUP_S}s) …`);
-      const [, sample] = await Promise.all([wrk(target.url, WARMUP_S, target.headers), sleep(2000).then(() => memorySample([...Object.values(ids), ...backEndIds]))]);
+      const [, sample] = await Promise.all([
+        wrk(target.url, WARMUP_S, target.headers),
+        sleep(2000).then(() => memorySample([...Object.values(ids), ...backEndIds])),
+      ]);
       noteLoad(sample);
     }
     await measure(phase2, RUNS);
 
     // --------------------------------------------------------------------------------- report --
-    const f = Object.fromEntries(Object.entries({ ...targets, ...scaled }).map(([k, v]) => [k, figure(v)])) as Record<keyof typeof targets | keyof typeof scaled, Figure>;
+    const f = Object.fromEntries(Object.entries({ ...targets, ...scaled }).map(([k, v]) => [k, figure(v)])) as Record<
+      keyof typeof targets | keyof typeof scaled,
+      Figure
+    >;
     const resources: Resources[] = [];
-    const services = [...Object.entries(ids), ...backEndIds.filter((id) => id !== ids['back-end']).map((id) => ['back-end', id] as const)];
+    const services = [
+      ...Object.entries(ids),
+      ...backEndIds.filter((id) => id !== ids['back-end']).map((id) => ['back-end', id] as const),
+    ];
     for (const [service, id] of services) {
       const image = await stack.inspect<string>(id, '.Config.Image');
-      const imageBytes = Number((await run('docker', ['image', 'inspect', '--format', '{{.Size}}', image])).stdout.trim());
+      const imageBytes = Number(
+        (await run('docker', ['image', 'inspect', '--format', '{{.Size}}', image])).stdout.trim(),
+      );
       const name = (await stack.inspect<string>(id, '.Name')).replace(/^\//, '');
-      resources.push({ name, service, image, imageBytes, restMiB: atRest.get(id) ?? Number.NaN, loadMiB: underLoad.get(id) ?? Number.NaN, peakRssMiB: await peakRss(id) });
+      resources.push({
+        name,
+        service,
+        image,
+        imageBytes,
+        restMiB: atRest.get(id) ?? Number.NaN,
+        loadMiB: underLoad.get(id) ?? Number.NaN,
+        peakRssMiB: await peakRss(id),
+      });
     }
-    const hygiene = await imageHygiene([...new Set(resources.filter((r) => ['proxy', 'back-end', 'front-end'].includes(r.service)).map((r) => r.image))]);
+    const hygiene = await imageHygiene([
+      ...new Set(resources.filter((r) => ['proxy', 'back-end', 'front-end'].includes(r.service)).map((r) => r.image)),
+    ]);
 
     // What the container is charged for (docker stats: its anonymous memory and page cache, what mem_limit
     // enforces), sampled under load, over all replicas.
     const backEndPeak = Math.max(...resources.filter((r) => r.service === 'back-end').map((r) => r.loadMiB));
     const checks = {
-      api: { what: 'req/s vs back-end direct', value: pairedRatio(targets.apiProxy, targets.apiDirect, 'rps'), op: '≥', limit: 0.6, unit: '×' },
-      apiNaive: { what: 'req/s vs naive nginx', value: pairedRatio(targets.apiProxy, targets.apiNaive, 'rps'), op: '≥', limit: 2, unit: '×' },
-      apiP99: { what: 'p99 vs back-end direct', value: pairedRatio(targets.apiProxy, targets.apiDirect, 'p99Ms'), op: '≤', limit: 2.5, unit: '×' },
-      page: { what: 'req/s vs front-end direct', value: pairedRatio(targets.pageProxy, targets.pageDirect, 'rps'), op: '≥', limit: 0.8, unit: '×' },
-      pageP99: { what: 'p99 vs front-end direct', value: pairedRatio(targets.pageProxy, targets.pageDirect, 'p99Ms'), op: '≤', limit: 2.5, unit: '×' },
-      asset: { what: 'req/s vs front-end direct', value: pairedRatio(targets.assetProxy, targets.assetDirect, 'rps'), op: '≥', limit: 0.8, unit: '×' },
-      assetP99: { what: 'p99 vs front-end direct', value: pairedRatio(targets.assetProxy, targets.assetDirect, 'p99Ms'), op: '≤', limit: 2.5, unit: '×' },
-      backEnd: { what: 'req/s vs bare node:http', value: pairedRatio(targets.apiDirect, targets.nodeHello, 'rps'), op: '≥', limit: 0.85, unit: '×' },
-      rss: { what: 'back-end memory under load (docker stats)', value: backEndPeak, op: '<', limit: BACK_END_RSS_LIMIT_MB, unit: ' MiB' },
+      api: {
+        what: 'req/s vs back-end direct',
+        value: pairedRatio(targets.apiProxy, targets.apiDirect, 'rps'),
+        op: '≥',
+        limit: 0.6,
+        unit: '×',
+      },
+      apiNaive: {
+        what: 'req/s vs naive nginx',
+        value: pairedRatio(targets.apiProxy, targets.apiNaive, 'rps'),
+        op: '≥',
+        limit: 2,
+        unit: '×',
+      },
+      apiP99: {
+        what: 'p99 vs back-end direct',
+        value: pairedRatio(targets.apiProxy, targets.apiDirect, 'p99Ms'),
+        op: '≤',
+        limit: 2.5,
+        unit: '×',
+      },
+      page: {
+        what: 'req/s vs front-end direct',
+        value: pairedRatio(targets.pageProxy, targets.pageDirect, 'rps'),
+        op: '≥',
+        limit: 0.8,
+        unit: '×',
+      },
+      pageP99: {
+        what: 'p99 vs front-end direct',
+        value: pairedRatio(targets.pageProxy, targets.pageDirect, 'p99Ms'),
+        op: '≤',
+        limit: 2.5,
+        unit: '×',
+      },
+      asset: {
+        what: 'req/s vs front-end direct',
+        value: pairedRatio(targets.assetProxy, targets.assetDirect, 'rps'),
+        op: '≥',
+        limit: 0.8,
+        unit: '×',
+      },
+      assetP99: {
+        what: 'p99 vs front-end direct',
+        value: pairedRatio(targets.assetProxy, targets.assetDirect, 'p99Ms'),
+        op: '≤',
+        limit: 2.5,
+        unit: '×',
+      },
+      backEnd: {
+        what: 'req/s vs bare node:http',
+        value: pairedRatio(targets.apiDirect, targets.nodeHello, 'rps'),
+        op: '≥',
+        limit: 0.85,
+        unit: '×',
+      },
+      rss: {
+        what: 'back-end memory under load (docker stats)',
+        value: backEndPeak,
+        op: '<',
+        limit: BACK_END_RSS_LIMIT_MB,
+        unit: ' MiB',
+      },
     } satisfies Record<string, Check>;
     const errorRuns = Object.values(f).reduce((sum, x) => sum + x.errors, 0);
 
@@ -430,32 +563,76 @@ async function main(): Promise<number> {
       row('1', targets.nodeHello.label, f.nodeHello, 'reference'),
       row('2', targets.apiDirect.label, f.apiDirect, `vs #1: ${verdict(checks.backEnd)}`),
       row('3', targets.apiNaive.label, f.apiNaive, 'reference: stock nginx.conf + two bare `proxy_pass`'),
-      row('4', targets.apiProxy.label, f.apiProxy, `vs #2: ${verdict(checks.api)}<br>vs #3: ${verdict(checks.apiNaive)}<br>vs #2: ${verdict(checks.apiP99)}`),
+      row(
+        '4',
+        targets.apiProxy.label,
+        f.apiProxy,
+        `vs #2: ${verdict(checks.api)}<br>vs #3: ${verdict(checks.apiNaive)}<br>vs #2: ${verdict(checks.apiP99)}`,
+      ),
       row('5', targets.pageDirect.label, f.pageDirect, 'reference'),
-      row('6', targets.pageProxy.label, f.pageProxy, `vs #5: ${verdict(checks.page)}<br>vs #5: ${verdict(checks.pageP99)}`),
+      row(
+        '6',
+        targets.pageProxy.label,
+        f.pageProxy,
+        `vs #5: ${verdict(checks.page)}<br>vs #5: ${verdict(checks.pageP99)}`,
+      ),
       row('7', targets.assetDirect.label, f.assetDirect, 'reference'),
-      row('8', targets.assetProxy.label, f.assetProxy, `vs #7: ${verdict(checks.asset)}<br>vs #7: ${verdict(checks.assetP99)}`),
+      row(
+        '8',
+        targets.assetProxy.label,
+        f.assetProxy,
+        `vs #7: ${verdict(checks.asset)}<br>vs #7: ${verdict(checks.assetP99)}`,
+      ),
       '| | **phase 2: back-end scaled to 2 replicas** | | | | |',
       row('9', scaled.apiDirect2.label, f.apiDirect2, 'reference'),
-      row('10', scaled.apiProxy2.label, f.apiProxy2, `vs #9: req/s **${pairedRatio(scaled.apiProxy2, scaled.apiDirect2, 'rps').toFixed(2)}×**, p99 **${pairedRatio(scaled.apiProxy2, scaled.apiDirect2, 'p99Ms').toFixed(2)}×** (no target; answered by ${servedBy.size} replicas)`),
+      row(
+        '10',
+        scaled.apiProxy2.label,
+        f.apiProxy2,
+        `vs #9: req/s **${pairedRatio(scaled.apiProxy2, scaled.apiDirect2, 'rps').toFixed(2)}×**, p99 **${pairedRatio(scaled.apiProxy2, scaled.apiDirect2, 'p99Ms').toFixed(2)}×** (no target; answered by ${servedBy.size} replicas)`,
+      ),
       '',
       '| container | image | image size | memory at rest | memory under load (max sampled) | peak resident (VmHWM) |',
       '|---|---|---:|---:|---:|---:|',
-      ...resources.map((r) => `| ${r.name} | \`${r.image}\` | ${fmtMB(r.imageBytes)} | ${fmtMiB(r.restMiB)} | ${fmtMiB(r.loadMiB)} | ${fmtMiB(r.peakRssMiB)} |`),
+      ...resources.map(
+        (r) =>
+          `| ${r.name} | \`${r.image}\` | ${fmtMB(r.imageBytes)} | ${fmtMiB(r.restMiB)} | ${fmtMiB(r.loadMiB)} | ${fmtMiB(r.peakRssMiB)} |`,
+      ),
       '',
       `Back-end under load: ${verdict(checks.rss)} (largest sample over all replicas; VmHWM above also counts the ~45 MB of the node binary's file-backed pages, shared with every Node process).`,
       `Features on during the run: ${featureProblems.length === 0 ? 'X-Request-ID and security headers in the answer, the request ID in the proxy’s JSON access log and in the back-end’s JSON request line ✅' : `❌ ${featureProblems.join('; ')}`}.`,
       `Failed requests during measured runs: ${errorRuns === 0 ? '0 ✅' : `${errorRuns} ❌`}.`,
       `Runtime images (${hygiene.images.join(', ')}): ${hygiene.problems.length === 0 ? 'no compiler, no dev dependency, no source map ✅' : `❌ ${hygiene.problems.join('; ')}`}.`,
     ];
-    const failed = [...Object.values(checks).filter((c) => !passes(c)).map((c) => c.what), ...featureProblems, ...hygiene.problems, ...(errorRuns ? ['errors'] : [])];
+    const failed = [
+      ...Object.values(checks)
+        .filter((c) => !passes(c))
+        .map((c) => c.what),
+      ...featureProblems,
+      ...hygiene.problems,
+      ...(errorRuns ? ['errors'] : []),
+    ];
     lines.push('', failed.length === 0 ? '**All checks pass.**' : `**${failed.length} check(s) failed.**`);
     const markdown = lines.join('\n');
     console.log(`\n${markdown}\n`);
 
     await mkdir(ARTIFACTS, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const raw = JSON.stringify({ machine: machineLine, runs: RUNS, durationS: DURATION_S, connections: CONNECTIONS, targets: { ...targets, ...scaled }, checks, resources, featureProblems, hygiene }, null, 2);
+    const raw = JSON.stringify(
+      {
+        machine: machineLine,
+        runs: RUNS,
+        durationS: DURATION_S,
+        connections: CONNECTIONS,
+        targets: { ...targets, ...scaled },
+        checks,
+        resources,
+        featureProblems,
+        hygiene,
+      },
+      null,
+      2,
+    );
     await writeFile(`${ARTIFACTS}/bench-${stamp}.md`, `${markdown}\n`);
     await writeFile(`${ARTIFACTS}/bench-${stamp}.json`, `${raw}\n`);
     await writeFile(`${ARTIFACTS}/latest.md`, `${markdown}\n`);
@@ -477,7 +654,17 @@ async function imageHygiene(images: string[]): Promise<{ images: string[]; probl
   ].join('; ');
   const problems: string[] = [];
   for (const image of images) {
-    const { stdout, code, stderr } = await run('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'sh', image, '-c', script]);
+    const { stdout, code, stderr } = await run('docker', [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--entrypoint',
+      'sh',
+      image,
+      '-c',
+      script,
+    ]);
     if (code !== 0) problems.push(`${image}: check failed (${stderr.trim()})`);
     for (const line of stdout.split('\n').filter(Boolean)) problems.push(`${image}: ${line}`);
   }

@@ -119,7 +119,11 @@ describe('errors', () => {
     const res = await failing.inject({ method: 'GET', url: '/api/boom' });
     await failing.close();
     expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Something went wrong on our side.' });
+    expect(res.json()).toEqual({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: 'Something went wrong on our side.',
+    });
     expect(res.body).not.toContain('secret');
   });
 

@@ -105,7 +105,9 @@ describe('readContactMessages', () => {
 
 describe('contactStorePathFromEnv', () => {
   it('uses CONTACT_STORE_PATH when set', () => {
-    expect(contactStorePathFromEnv({ CONTACT_STORE_PATH: '/data/contact-messages.jsonl' })).toBe('/data/contact-messages.jsonl');
+    expect(contactStorePathFromEnv({ CONTACT_STORE_PATH: '/data/contact-messages.jsonl' })).toBe(
+      '/data/contact-messages.jsonl',
+    );
   });
 
   it.each([{}, { CONTACT_STORE_PATH: '' }])('falls back to data/contact-messages.jsonl for %j', (env) => {

@@ -42,7 +42,10 @@ it('runs as a process: serves, logs one JSON line per request, and exits 0 on SI
   const [code] = (await once(child, 'exit')) as [number | null];
   expect(code).toBe(0);
 
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   const requests = lines.filter((line) => line.msg === 'request');
   expect(requests.map((line) => line.url)).toContain('/api/hello');
   expect(requests.filter((line) => line.url === '/api/hello')).toHaveLength(1);

@@ -69,7 +69,11 @@ describe('initContactForm: sending', () => {
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     });
     expect(init?.signal).toBeInstanceOf(AbortSignal);
-    expect(JSON.parse(String(init?.body))).toEqual({ name: ' Ada ', email: 'ada@example.com', message: 'Line one\nLine two' });
+    expect(JSON.parse(String(init?.body))).toEqual({
+      name: ' Ada ',
+      email: 'ada@example.com',
+      message: 'Line one\nLine two',
+    });
   });
 
   it('on 201 clears the form and says thanks', async () => {
@@ -104,7 +108,10 @@ describe('initContactForm: sending', () => {
 describe('initContactForm: invalid fields', () => {
   it('marks each listed field invalid, shows its message next to it and focuses the first', async () => {
     setUp({
-      fetchImpl: invalidAnswer({ name: 'Please enter your name.', email: 'Please enter an email address like name@example.com.' }),
+      fetchImpl: invalidAnswer({
+        name: 'Please enter your name.',
+        email: 'Please enter an email address like name@example.com.',
+      }),
     });
     fill({ email: 'ada@localhost' });
     await submit();
@@ -135,7 +142,9 @@ describe('initContactForm: invalid fields', () => {
     await submit();
     expect(form.querySelectorAll('.field-error')).toHaveLength(1);
 
-    fetchImpl.mockImplementation(async () => new Response(JSON.stringify({ id: 'x', receivedAt: 'now' }), { status: 201 }));
+    fetchImpl.mockImplementation(
+      async () => new Response(JSON.stringify({ id: 'x', receivedAt: 'now' }), { status: 201 }),
+    );
     fill();
     await submit();
 
@@ -175,7 +184,9 @@ describe('initContactForm: invalid fields', () => {
 
 describe('initContactForm: failures', () => {
   it('says the message is too long on 413', async () => {
-    setUp({ fetchImpl: answer(413, { statusCode: 413, error: 'Payload Too Large', message: 'Request body is too large' }) });
+    setUp({
+      fetchImpl: answer(413, { statusCode: 413, error: 'Payload Too Large', message: 'Request body is too large' }),
+    });
     fill();
     await submit();
     expect(status.textContent).toBe('That message is too long.');
@@ -183,9 +194,18 @@ describe('initContactForm: failures', () => {
   });
 
   it.each([
-    ['a 500', answer(500, { statusCode: 500, error: 'Internal Server Error', message: 'Something went wrong on our side.' })],
-    ['a 502 from the proxy, in HTML', vi.fn<typeof fetch>(async () => new Response('<h1>502 Bad Gateway</h1>', { status: 502 }))],
-    ['a 400 without fields', answer(400, { statusCode: 400, error: 'Bad Request', message: 'Unexpected end of JSON input' })],
+    [
+      'a 500',
+      answer(500, { statusCode: 500, error: 'Internal Server Error', message: 'Something went wrong on our side.' }),
+    ],
+    [
+      'a 502 from the proxy, in HTML',
+      vi.fn<typeof fetch>(async () => new Response('<h1>502 Bad Gateway</h1>', { status: 502 })),
+    ],
+    [
+      'a 400 without fields',
+      answer(400, { statusCode: 400, error: 'Bad Request', message: 'Unexpected end of JSON input' }),
+    ],
     ['a 400 that is not JSON', vi.fn<typeof fetch>(async () => new Response('<h1>400</h1>', { status: 400 }))],
     ['a 200 that is not the API', vi.fn<typeof fetch>(async () => new Response('<!doctype html>', { status: 200 }))],
     ['a network failure', vi.fn<typeof fetch>(async () => Promise.reject(new TypeError('Failed to fetch')))],

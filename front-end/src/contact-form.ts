@@ -153,7 +153,9 @@ function clearFieldErrors(form: HTMLFormElement): void {
   for (const control of form.querySelectorAll<FieldControl>('[aria-invalid]')) {
     control.removeAttribute('aria-invalid');
     // Keep any description the markup had of its own; drop only ours.
-    const kept = (control.getAttribute('aria-describedby') ?? '').split(/\s+/).filter((id) => id && id !== errorIdFor(control));
+    const kept = (control.getAttribute('aria-describedby') ?? '')
+      .split(/\s+/)
+      .filter((id) => id && id !== errorIdFor(control));
     if (kept.length > 0) control.setAttribute('aria-describedby', kept.join(' '));
     else control.removeAttribute('aria-describedby');
   }

@@ -33,7 +33,9 @@ const placeAt = (el: Element, top: number) => {
   el.getBoundingClientRect = () => ({ top }) as DOMRect;
 };
 const prefersReducedMotion = (reduce: boolean) =>
-  vi.spyOn(window, 'matchMedia').mockImplementation((query) => ({ matches: reduce && query.includes('reduce') }) as MediaQueryList);
+  vi
+    .spyOn(window, 'matchMedia')
+    .mockImplementation((query) => ({ matches: reduce && query.includes('reduce') }) as MediaQueryList);
 
 let above: HTMLElement;
 let below: HTMLElement;

@@ -28,7 +28,11 @@ function revealOnScroll(doc: Document): void {
 }
 
 /** Calls `onVisible` once per element, the first time it scrolls into view. */
-function onFirstSight(elements: Iterable<Element>, options: IntersectionObserverInit, onVisible: (el: Element) => void): void {
+function onFirstSight(
+  elements: Iterable<Element>,
+  options: IntersectionObserverInit,
+  onVisible: (el: Element) => void,
+): void {
   const observer = new IntersectionObserver((entries) => {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;

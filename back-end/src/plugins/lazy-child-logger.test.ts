@@ -4,7 +4,10 @@ import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 
 function parentLogger() {
   const lines: Record<string, unknown>[] = [];
-  const parent = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const parent = pino(
+    { level: 'info' },
+    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   const makeChild = vi.spyOn(parent, 'child');
   return { parent, lines, makeChild };
 }
@@ -39,9 +42,15 @@ describe('lazy child logger', () => {
     expect(child.child({ step: 'x' }).level).toBe('debug');
   });
 
-  it('reports the level it was made with (a route\'s logLevel) before any child exists', () => {
+  it("reports the level it was made with (a route's logLevel) before any child exists", () => {
     const { parent, lines, makeChild } = parentLogger();
-    const child = lazyChildLoggerFactory.call(undefined as never, parent, { reqId: 'r-3' }, { level: 'warn' }, undefined as never);
+    const child = lazyChildLoggerFactory.call(
+      undefined as never,
+      parent,
+      { reqId: 'r-3' },
+      { level: 'warn' },
+      undefined as never,
+    );
     expect(child.level).toBe('warn');
     expect(makeChild).not.toHaveBeenCalled();
     child.info('below the route level');

@@ -68,7 +68,8 @@ const requestLog: FastifyPluginAsync<RequestLogOptions> = async (app, { destinat
   app.addHook('onResponse', (request, reply, done) => {
     // Health checks arrive every few seconds from Docker; at info level they would drown real traffic.
     const level = request.url === '/api/health' ? DEBUG : INFO;
-    if (level >= (levelValues[request.log.level] ?? Infinity)) destination.write(formatRequestLine(level, request, reply, base));
+    if (level >= (levelValues[request.log.level] ?? Infinity))
+      destination.write(formatRequestLine(level, request, reply, base));
     done();
   });
 };

@@ -22,7 +22,12 @@ beforeEach(async () => {
 afterEach(() => app.close());
 
 const postJson = (payload: unknown, target: FastifyInstance = app) =>
-  target.inject({ method: 'POST', url: '/api/contact', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+  target.inject({
+    method: 'POST',
+    url: '/api/contact',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify(payload),
+  });
 
 const postForm = (fields: Record<string, string>, headers: InjectOptions['headers'] = {}) =>
   app.inject({
@@ -35,7 +40,11 @@ const postForm = (fields: Record<string, string>, headers: InjectOptions['header
 describe('POST /api/contact, accepted', () => {
   it('stores the message as one JSON line, then answers 201 with its id and time', async () => {
     const before = Date.now();
-    const res = await postJson({ name: '  Ada Lovelace ', email: ' ada@example.com ', message: '\nI would like a demo, please.  ' });
+    const res = await postJson({
+      name: '  Ada Lovelace ',
+      email: ' ada@example.com ',
+      message: '\nI would like a demo, please.  ',
+    });
     expect(res.statusCode).toBe(201);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     const answer = res.json<{ id: string; receivedAt: string }>();
@@ -72,7 +81,9 @@ describe('POST /api/contact, accepted', () => {
 
   it('keeps 50 concurrent messages whole: 50 well-formed lines, 50 different ids', async () => {
     const answers = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => postJson({ ...valid, message: `Message number ${i}: ${'é'.repeat(i * 30)}` })),
+      Array.from({ length: 50 }, (_, i) =>
+        postJson({ ...valid, message: `Message number ${i}: ${'é'.repeat(i * 30)}` }),
+      ),
     );
     expect(answers.map((res) => res.statusCode)).toEqual(Array(50).fill(201));
 
@@ -80,7 +91,9 @@ describe('POST /api/contact, accepted', () => {
     expect(stored).toHaveLength(50);
     expect(new Set(stored.map((message) => message.id)).size).toBe(50);
     expect(new Set(stored.map((message) => message.message)).size).toBe(50);
-    expect(stored.map((message) => message.id).sort()).toEqual(answers.map((res) => res.json<{ id: string }>().id).sort());
+    expect(stored.map((message) => message.id).sort()).toEqual(
+      answers.map((res) => res.json<{ id: string }>().id).sort(),
+    );
   });
 
   it('keeps messages across closing the app and building a new one on the same file', async () => {
@@ -90,7 +103,10 @@ describe('POST /api/contact, accepted', () => {
     app = await buildApp({ contactStorePath: storePath });
     const second = await postJson({ ...valid, message: 'After the restart' });
     expect([first.statusCode, second.statusCode]).toEqual([201, 201]);
-    expect((await readContactMessages(storePath)).map((message) => message.message)).toEqual(['Before the restart', 'After the restart']);
+    expect((await readContactMessages(storePath)).map((message) => message.message)).toEqual([
+      'Before the restart',
+      'After the restart',
+    ]);
   });
 });
 
@@ -153,7 +169,11 @@ describe('POST /api/contact, refused', () => {
     });
   });
 
-  it.each([['an array', []], ['a string', 'hello'], ['null', null]])('treats %s as a body with every field missing', async (_case, payload) => {
+  it.each([
+    ['an array', []],
+    ['a string', 'hello'],
+    ['null', null],
+  ])('treats %s as a body with every field missing', async (_case, payload) => {
     const res = await postJson(payload);
     expect(res.statusCode).toBe(400);
     expect(Object.keys(res.json<{ fields: object }>().fields)).toEqual(['name', 'email', 'message']);
@@ -220,7 +240,11 @@ describe('POST /api/contact, refused', () => {
     const res = await postJson(valid, broken);
     await broken.close();
     expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Something went wrong on our side.' });
+    expect(res.json()).toEqual({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: 'Something went wrong on our side.',
+    });
   });
 });
 

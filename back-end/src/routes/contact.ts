@@ -38,7 +38,8 @@ const RULES: Record<FieldName, FieldRule> = {
     label: 'Your email address',
     maxLength: 254,
     missing: 'Please enter your email address.',
-    shapeProblem: (value) => (EMAIL_SHAPE.test(value) ? undefined : 'Please enter an email address like name@example.com.'),
+    shapeProblem: (value) =>
+      EMAIL_SHAPE.test(value) ? undefined : 'Please enter an email address like name@example.com.',
   },
   message: { label: 'Your message', maxLength: 2000, missing: 'Please enter a message.' },
 };
