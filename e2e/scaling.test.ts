@@ -225,6 +225,12 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
       '--detach',
       '--network',
       network,
+      // Compose v2 labels the images it builds with their project and service, and a container inherits
+      // them: without new labels the placeholder would count as a back-end that never gets healthy.
+      '--label',
+      'com.docker.compose.project=placeholder',
+      '--label',
+      'com.docker.compose.service=placeholder',
       '--entrypoint',
       'sleep',
       image,
