@@ -4,7 +4,7 @@
  * restart or scale down. Every load is bounded in rate, count and time and stays on loopback.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, run } from './docker.js';
+import { Stack, freePort, run } from '../scripts/lib/stack.js';
 import { describeLoad, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');

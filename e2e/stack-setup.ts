@@ -4,7 +4,7 @@
  * Under CI=true a missing Docker fails the run; elsewhere the suite skips, and says so loudly.
  */
 import type { TestProject } from 'vitest/node';
-import { composeCommand, dockerWorks, ensureBaseImages } from './docker.js';
+import { composeCommand, dockerWorks, ensureBaseImages } from '../scripts/lib/stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser } from './browser.js';
-import { REPO_ROOT, Stack, freePort, run } from './docker.js';
+import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
 import { HOSTILE_REQUESTS, sendRaw, slowLoris } from './hostile-requests.js';
 
 const skipReason = inject('stackSkipReason');

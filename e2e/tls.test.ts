@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, freePort, run } from './docker.js';
+import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
 import { sendRaw } from './hostile-requests.js';
 
 const skipReason = inject('stackSkipReason');

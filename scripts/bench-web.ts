@@ -19,17 +19,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
-import {
-  REPO_ROOT,
-  Stack,
-  composeCommand,
-  dockerWorks,
-  dotEnv,
-  ensureBaseImages,
-  freePort,
-  run,
-} from '../e2e/docker.js';
-import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../e2e/browser.js';
+import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from './lib/stack.js';
+import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from './lib/chromium.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
 const OUT_DIR = join(REPO_ROOT, 'artifacts', 'lighthouse');

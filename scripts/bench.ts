@@ -23,7 +23,7 @@ import {
   REPO_ROOT,
   run,
   Stack,
-} from '../e2e/docker.js';
+} from './lib/stack.js';
 import { passes, verdict, type Check } from './bench-checks.js';
 
 const PROJECT = 'softy-pinko-bench';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../e2e/docker.js';
+import { freePort } from './lib/stack.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -1,5 +1,6 @@
 /**
- * Thin helpers over the docker CLI and Compose, shared by the stack suite's setup and tests.
+ * Thin helpers over the docker CLI and Compose, shared by the stack suite (e2e/) and the benchmarks:
+ * bring a Compose project up, wait until it is healthy, take it down.
  * Compose v2 (`docker compose`) is used when present, docker-compose 1.29 otherwise.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface RunResult {
   code: number;
