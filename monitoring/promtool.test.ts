@@ -1,14 +1,17 @@
 /**
  * The alert rules and the Prometheus config, checked by Prometheus's own promtool: the rules parse, every rule
  * has a runbook line, and monitoring/alerts.test.yml has a firing and a quiet case for every rule and passes.
+ * The dashboard's queries parse too, and prometheus.yml is a valid config.
  * Without promtool (Debian's `prometheus` package) this skips loudly; under CI=true it fails instead.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 const execFileAsync = promisify(execFile);
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -89,5 +92,66 @@ describe('the alert rules', () => {
     const { ok, output } = await promtool('test', 'rules', 'alerts.test.yml');
     expect(ok, output).toBe(true);
     expect(output).toContain('SUCCESS');
+  });
+});
+
+describe('prometheus.yml', () => {
+  it.skipIf(missing)('passes promtool check config, rule files included', async () => {
+    const { ok, output } = await promtool('check', 'config', 'prometheus.yml');
+    expect(ok, output).toBe(true);
+    expect(output).toContain('SUCCESS: prometheus.yml is valid');
+  });
+});
+
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; w: number };
+  datasource?: { uid: string };
+  targets?: { expr: string; datasource?: { uid: string } }[];
+}
+
+describe('monitoring/dashboard.json', () => {
+  const dashboard = JSON.parse(readFileSync(`${here}dashboard.json`, 'utf8')) as {
+    __inputs: { name: string; pluginId: string }[];
+    panels: Panel[];
+  };
+  const graphs = dashboard.panels.filter((panel) => panel.type !== 'row');
+
+  it('asks for its Prometheus data source on import, and every query uses it', () => {
+    expect(dashboard.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', pluginId: 'prometheus' })]);
+    for (const panel of graphs) {
+      expect(panel.datasource?.uid, panel.title).toBe('${DS_PROMETHEUS}');
+      for (const target of panel.targets ?? []) expect(target.datasource?.uid, panel.title).toBe('${DS_PROMETHEUS}');
+    }
+  });
+
+  it('shows rate, errors and duration for the page and for the API, on a 24-column grid', () => {
+    const titles = graphs.map((panel) => panel.title);
+    for (const what of ['API rate', 'API errors', 'API duration', 'Page rate', 'Page errors', 'Page duration']) {
+      expect(
+        titles.some((title) => title.startsWith(what)),
+        what,
+      ).toBe(true);
+    }
+    expect(new Set(dashboard.panels.map((panel) => panel.id)).size).toBe(dashboard.panels.length);
+    for (const panel of dashboard.panels) expect(panel.gridPos.x + panel.gridPos.w).toBeLessThanOrEqual(24);
+  });
+
+  // promtool has no bare PromQL parser, but check rules parses every recording rule's expression.
+  it.skipIf(missing)('has queries that Prometheus parses (checked as recording rules)', async () => {
+    const exprs = graphs.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
+    expect(exprs.length).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'dashboard-rules-'));
+    try {
+      const rules = exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr }));
+      writeFileSync(join(dir, 'rules.yml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
+      const { ok, output } = await promtool('check', 'rules', join(dir, 'rules.yml'));
+      expect(ok, output).toBe(true);
+      expect(output).toContain(`SUCCESS: ${exprs.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,6 +8,9 @@
 #
 #   softy-pinko-base/nginx:1.30  ~ nginx:1.30              (Debian forky)
 #   softy-pinko-base/node:24     ~ node:24-bookworm-slim   (Debian bookworm)
+#   softy-pinko-base/prometheus:2.42  ~ prom/prometheus       (Debian bookworm)
+#   softy-pinko-base/nginx-prometheus-exporter:0.11
+#                                ~ nginx/nginx-prometheus-exporter (Debian bookworm)
 #
 # Afterwards an unchanged `docker-compose up --build` builds FROM them, because
 # docker-compose.yml passes ${NODE_IMAGE:-…} / ${NGINX_IMAGE:-…} as build args.
@@ -20,6 +23,9 @@ set -euo pipefail
 readonly LOG_PREFIX='[images:offline]'
 readonly NGINX_TAG='softy-pinko-base/nginx:1.30'
 readonly NODE_TAG='softy-pinko-base/node:24'
+readonly PROMETHEUS_TAG='softy-pinko-base/prometheus:2.42'
+readonly NGINX_EXPORTER_TAG='softy-pinko-base/nginx-prometheus-exporter:0.11'
+readonly MONITORING_SUITE='bookworm' # prometheus 2.42 and prometheus-nginx-exporter 0.11
 readonly NGINX_SUITE='forky'      # bookworm only has nginx 1.22; forky has 1.30
 readonly NODE_SUITE='bookworm'    # same base as node:24-bookworm-slim
 readonly NGINX_MIN_VERSION='1.27.3' # first release with `resolve` in `upstream`
@@ -396,6 +402,77 @@ build_node() {
   log "built $NODE_TAG (node v$node_ver, npm $npm_ver)"
 }
 
+# ------------------------------------------------------ monitoring images --
+# For docker-compose.monitoring.yml: look-alikes of the official Prometheus and nginx exporter images,
+# same entrypoints, users and paths, from Debian bookworm's packages.
+merged_usr_hook() { # mmdebstrap's merged-usr hook keeps usrmerge (and with it perl) out of the image
+  [[ -d /usr/share/mmdebstrap/hooks/merged-usr ]] && echo --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
+  return 0
+}
+
+build_prometheus() {
+  local tar="$WORK/prometheus-rootfs.tar" ver usr_hook
+  usr_hook="$(merged_usr_hook)"
+  log "building $PROMETHEUS_TAG: Debian $MONITORING_SUITE minbase + prometheus (mmdebstrap, ~1 min)"
+  # /prometheus belongs to nobody, as in the official image, so a fresh named volume is writable.
+  run_mmdebstrap prometheus --mode=root --variant=minbase \
+    --include=prometheus \
+    ${usr_hook:+"$usr_hook"} \
+    "${SLIM_OPTS[@]}" \
+    --customize-hook='chroot "$1" prometheus --version 2>&1 | sed -n "s/^prometheus, version \([0-9.]*\).*/\1/p" >"$SP_WORK/prometheus.version"' \
+    --customize-hook='mkdir -p "$1/prometheus" && chown 65534:65534 "$1/prometheus"' \
+    "$MONITORING_SUITE" "$tar" "$MIRROR"
+  ver="$(cat "$WORK/prometheus.version" 2>/dev/null || true)"
+  [[ -n "$ver" ]] || die "could not determine the prometheus version in the $MONITORING_SUITE rootfs"
+
+  docker import \
+    --change "ENV PATH=$STD_PATH" \
+    --change 'USER nobody' \
+    --change 'WORKDIR /prometheus' \
+    --change 'VOLUME ["/prometheus"]' \
+    --change 'EXPOSE 9090' \
+    --change 'ENTRYPOINT ["/bin/prometheus"]' \
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    --message "images-offline.sh: Debian $MONITORING_SUITE prometheus $ver" \
+    "$tar" "$PROMETHEUS_TAG" >/dev/null
+  rm -f "$tar"
+
+  log "verifying $PROMETHEUS_TAG"
+  local got
+  got="$(docker run --rm "$PROMETHEUS_TAG" --version 2>&1)" || die "$PROMETHEUS_TAG: 'prometheus --version' failed"
+  [[ "$got" == *"version $ver"* ]] || die "$PROMETHEUS_TAG: 'prometheus --version' says '$got', expected $ver"
+  docker run --rm --entrypoint promtool "$PROMETHEUS_TAG" check config /etc/prometheus/prometheus.yml >/dev/null \
+    || die "$PROMETHEUS_TAG: promtool check config failed on the packaged config"
+  log "built $PROMETHEUS_TAG (prometheus $ver)"
+}
+
+build_nginx_exporter() {
+  local tar="$WORK/nginx-exporter-rootfs.tar" usr_hook
+  usr_hook="$(merged_usr_hook)"
+  log "building $NGINX_EXPORTER_TAG: Debian $MONITORING_SUITE minbase + prometheus-nginx-exporter (mmdebstrap)"
+  # The official image's binary name, so the same entrypoint works with either image.
+  run_mmdebstrap nginx-exporter --mode=root --variant=minbase \
+    --include=prometheus-nginx-exporter \
+    ${usr_hook:+"$usr_hook"} \
+    "${SLIM_OPTS[@]}" \
+    --customize-hook='ln -s prometheus-nginx-exporter "$1/usr/bin/nginx-prometheus-exporter"' \
+    "$MONITORING_SUITE" "$tar" "$MIRROR"
+
+  docker import \
+    --change "ENV PATH=$STD_PATH" \
+    --change 'USER 1001:1001' \
+    --change 'EXPOSE 9113' \
+    --change 'ENTRYPOINT ["/usr/bin/nginx-prometheus-exporter"]' \
+    --message "images-offline.sh: Debian $MONITORING_SUITE prometheus-nginx-exporter" \
+    "$tar" "$NGINX_EXPORTER_TAG" >/dev/null
+  rm -f "$tar"
+
+  log "verifying $NGINX_EXPORTER_TAG"
+  docker run --rm "$NGINX_EXPORTER_TAG" --version >/dev/null 2>&1 \
+    || die "$NGINX_EXPORTER_TAG: 'nginx-prometheus-exporter --version' failed"
+  log "built $NGINX_EXPORTER_TAG"
+}
+
 # ----------------------------------------------------------------- driver --
 if [[ "$FORCE" == 0 ]] && image_exists "$NGINX_TAG"; then
   log "$NGINX_TAG already exists — reusing it (--force to rebuild)"
@@ -422,6 +499,17 @@ else
   drop_old_image "$old_id" "$NODE_TAG"
 fi
 
+for monitoring_image in "$PROMETHEUS_TAG:build_prometheus" "$NGINX_EXPORTER_TAG:build_nginx_exporter"; do
+  tag="${monitoring_image%:*}"
+  if [[ "$FORCE" == 0 ]] && image_exists "$tag"; then
+    log "$tag already exists — reusing it (--force to rebuild)"
+  else
+    old_id="$(image_id "$tag")"
+    "${monitoring_image##*:}"
+    drop_old_image "$old_id" "$tag"
+  fi
+done
+
 # ------------------------------------------------------------------- .env --
 # Set our two keys, keep every other line (and the keys' position) intact.
 update_env() {
@@ -436,6 +524,18 @@ update_env() {
 }
 update_env
 log "wrote NODE_IMAGE=$NODE_TAG and NGINX_IMAGE=$NGINX_TAG to $ENV_FILE"
+# The monitoring override's images (docker-compose.monitoring.yml), one key at a time.
+set_env_key() {
+  local tmp="$WORK/env.new"
+  awk -v key="$1" -v line="$1=$2" '
+    $0 ~ "^[[:space:]]*(export[[:space:]]+)?" key "[[:space:]]*=" { if (!n++) print line; next }
+    { print }
+    END { if (!n) print line }' "$ENV_FILE" >"$tmp"
+  cat "$tmp" >"$ENV_FILE"
+}
+set_env_key PROMETHEUS_IMAGE "$PROMETHEUS_TAG"
+set_env_key NGINX_EXPORTER_IMAGE "$NGINX_EXPORTER_TAG"
+log "wrote PROMETHEUS_IMAGE=$PROMETHEUS_TAG and NGINX_EXPORTER_IMAGE=$NGINX_EXPORTER_TAG to $ENV_FILE"
 if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
   && ! git -C "$REPO_ROOT" check-ignore -q "$ENV_FILE"; then
   warn "$ENV_FILE is not git-ignored — add '.env' to .gitignore so it is never committed"
