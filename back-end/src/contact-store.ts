@@ -1,98 +1,45 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+/**
+ * Where accepted contact messages are kept. One interface, two stores: the JSON-lines file (the default,
+ * needing nothing else, for one machine) and PostgreSQL (selected by DATABASE_URL or DATABASE_URL_FILE,
+ * for replicas on many machines). The implementations live in stores/.
+ */
+import { databaseUrlFromEnv } from './stores/database-url.js';
+import { createFileStore } from './stores/file.js';
+import { openPostgresStore, type PostgresStoreOptions } from './stores/postgres.js';
+import type { ContactStore } from './stores/types.js';
+
+export { checkDatabaseUrl, databaseUrlFromEnv, redactDatabaseUrl } from './stores/database-url.js';
+export { readContactMessages } from './stores/file.js';
+export { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './stores/types.js';
 
 /** Where messages go when `CONTACT_STORE_PATH` is not set: next to a local run, under its cwd. */
 export const DEFAULT_CONTACT_STORE_PATH = 'data/contact-messages.jsonl';
-
-export interface ContactMessage {
-  id: string;
-  receivedAt: string;
-  name: string;
-  email: string;
-  message: string;
-}
-
-export interface ContactStore {
-  /** Resolves only once the message is on disk (written and datasynced); rejects if it is not. */
-  append(message: ContactMessage): Promise<void>;
-  /** Waits for appends already queued, then releases the file. */
-  close(): Promise<void>;
-}
 
 /** An empty value counts as unset, so `CONTACT_STORE_PATH=` in a Compose file cannot point at the cwd itself. */
 export function contactStorePathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.CONTACT_STORE_PATH || DEFAULT_CONTACT_STORE_PATH;
 }
 
-/**
- * Appends one JSON line per message to a JSON-lines file.
- *
- * Appends run one at a time through a promise queue over a single append-mode handle, so concurrent
- * requests can neither interleave their bytes nor race to open the file. The handle is opened on the
- * first append (an app that never receives a message never touches the disk).
- */
+/** The JSON-lines file store (see stores/file.ts). */
 export function createContactStore(path: string): ContactStore {
-  // Resolved now, so a later chdir cannot move the file.
-  const file = resolve(path);
-  let handle: FileHandle | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  // After a failed write the file may end in a partial line; the next line starts on a fresh one,
-  // so one bad record cannot corrupt the good one after it.
-  let mayEndMidLine = false;
-
-  function enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = queue.then(task);
-    // The queue must keep going after a failure; the caller still sees the rejection through `run`.
-    queue = run.catch(() => undefined);
-    return run;
-  }
-
-  async function writeLine(message: ContactMessage): Promise<void> {
-    if (!handle) {
-      await mkdir(dirname(file), { recursive: true });
-      handle = await open(file, 'a');
-    }
-    const line = `${mayEndMidLine ? '\n' : ''}${JSON.stringify(message)}\n`;
-    try {
-      await handle.appendFile(line, 'utf8');
-      await handle.datasync();
-      mayEndMidLine = false;
-    } catch (error) {
-      mayEndMidLine = true;
-      // A handle that failed once (disk full, volume gone) is not trusted again: the next append reopens.
-      const failed = handle;
-      handle = undefined;
-      await failed.close().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  return {
-    append: (message) => enqueue(() => writeLine(message)),
-    close: () =>
-      enqueue(async () => {
-        const current = handle;
-        handle = undefined;
-        await current?.close();
-      }),
-  };
+  return createFileStore(path);
 }
 
-/**
- * Reads every stored message back (tests and operators). Strict on purpose: a damaged line throws
- * rather than being skipped, so nothing goes missing silently. A missing file means no messages yet.
- */
-export async function readContactMessages(path: string): Promise<ContactMessage[]> {
-  let text: string;
-  try {
-    text = await readFile(resolve(path), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  // Blank lines are the fresh-line guard after a failed write, not records.
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ContactMessage);
+/** Which store to use: PostgreSQL when a database URL is given, the JSON-lines file otherwise. */
+export type StoreSelection = { databaseUrl: string } | { path: string };
+
+/** The selection the environment asks for; throws one clear line for a bad DATABASE_URL(_FILE). */
+export function storeSelectionFromEnv(env: NodeJS.ProcessEnv = process.env): StoreSelection {
+  const databaseUrl = databaseUrlFromEnv(env);
+  return databaseUrl ? { databaseUrl } : { path: contactStorePathFromEnv(env) };
+}
+
+/** Opens the selected store; for PostgreSQL this applies the migrations (see stores/postgres.ts). */
+export async function openContactStore(
+  selection: StoreSelection,
+  options: PostgresStoreOptions = {},
+): Promise<ContactStore> {
+  return 'databaseUrl' in selection
+    ? openPostgresStore(selection.databaseUrl, options)
+    : createFileStore(selection.path);
 }

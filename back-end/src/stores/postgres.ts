@@ -1,0 +1,168 @@
+import pg from 'pg';
+import { redactDatabaseUrl } from './database-url.js';
+import { migrate } from './migrate.js';
+import { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './types.js';
+
+export interface PostgresStoreOptions {
+  /** Connections per replica; N replicas × this must stay under the server's max_connections (100). */
+  poolSize?: number;
+  /** The longest an append or a readiness check may take before it fails as unavailable. */
+  deadlineMs?: number;
+  /** Where warnings go (a lost connection, a server not reachable yet); stderr when absent. */
+  warn?: (message: string) => void;
+  /** Another folder of migrations (tests). */
+  migrationsDir?: string;
+}
+
+// SQLSTATE classes that mean "not now" rather than "wrong": connection exceptions, insufficient resources,
+// operator intervention (shutdown, starting up), system errors, and transaction rollbacks (serialization).
+const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58']);
+// A read-only transaction: the server is a standby after a failover.
+const READ_ONLY = '25006';
+
+/** True when an error says the server cannot be reached or used right now, not that the request is wrong. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError) return true;
+  // Without a SQLSTATE the error came from the network or the driver (refused, reset, timed out, DNS).
+  if (!(error instanceof pg.DatabaseError) || !error.code) return true;
+  return TRANSIENT_CLASSES.has(error.code.slice(0, 2)) || error.code === READ_ONLY;
+}
+
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code !== '' ? `${error.message} (${code})` : error.message;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`PostgreSQL did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+interface Row {
+  id: string;
+  idempotency_key: string | null;
+  received_at: Date;
+  name: string;
+  email: string;
+  message: string;
+}
+
+const COLUMNS = 'id, idempotency_key, received_at, name, email, message';
+
+function toMessage(row: Row): ContactMessage {
+  const message: ContactMessage = {
+    id: row.id,
+    receivedAt: row.received_at.toISOString(),
+    name: row.name,
+    email: row.email,
+    message: row.message,
+  };
+  if (row.idempotency_key !== null) message.idempotencyKey = row.idempotency_key;
+  return message;
+}
+
+// No conflict target: a repeated key and a repeated id (an import run twice) both insert nothing.
+const INSERT = `INSERT INTO contact_messages (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
+
+/**
+ * Keeps messages in PostgreSQL through a small pg pool. Each append is one autocommitted INSERT, so it has
+ * been committed when it returns; a repeat of a key inserts nothing, and a second statement (a new snapshot,
+ * which sees the first writer's committed row) reads back the message stored first.
+ *
+ * The schema is migrated when the store opens. A server that cannot be reached yet does not stop start-up:
+ * the API answers 503 until it can, and the migrations run then. A server that refuses us (wrong password,
+ * no such database) or a failing migration does stop it, with one line that names the cause.
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<ContactStore> {
+  const { poolSize = 5, deadlineMs = 1_800, migrationsDir } = options;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
+  const where = redactDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Waiting for a pooled connection counts too: an unreachable server costs a visitor ~1 s, not a hang.
+    connectionTimeoutMillis: 1_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 1_500,
+    query_timeout: 1_500,
+    keepAlive: true,
+    application_name: 'softy-pinko-back-end',
+  });
+  // An idle connection whose server went away is reported here; the pool drops it and opens a new one later.
+  pool.on('error', (error) => warn(`PostgreSQL connection lost (${reasonOf(error)}); reconnecting on demand`));
+
+  const migrateOptions = { connectTimeoutMs: 1_000, ...(migrationsDir ? { dir: migrationsDir } : {}) };
+  let migrated: Promise<unknown> | undefined;
+  const ensureMigrated = (): Promise<unknown> =>
+    (migrated ??= migrate(url, migrateOptions).catch((error: unknown) => {
+      migrated = undefined;
+      throw error;
+    }));
+
+  try {
+    await ensureMigrated();
+  } catch (error) {
+    if (!isTransient(error)) {
+      await pool.end();
+      throw new Error(`PostgreSQL at ${where} cannot be used: ${reasonOf(error)}`, { cause: error });
+    }
+    warn(`PostgreSQL at ${where} is not reachable yet (${reasonOf(error)}); POST /api/contact answers 503 until it is`);
+  }
+
+  /** Runs `work` within the deadline; failures that mean "not now" become StoreUnavailableError. */
+  async function guarded<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(
+        ensureMigrated().then(() => work()),
+        deadlineMs,
+      );
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      if (isTransient(error)) {
+        throw new StoreUnavailableError(`PostgreSQL is unavailable: ${reasonOf(error)}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+
+  async function append(message: ContactMessage): Promise<AppendResult> {
+    return guarded(async () => {
+      const key = message.idempotencyKey ?? null;
+      const params = [message.id, key, message.receivedAt, message.name, message.email, message.message];
+      const inserted = await pool.query<Row>(INSERT, params);
+      const row = inserted.rows[0];
+      if (row) return { message: toMessage(row), created: true };
+      const earlier = await pool.query<Row>(
+        key === null
+          ? `SELECT ${COLUMNS} FROM contact_messages WHERE id = $1`
+          : `SELECT ${COLUMNS} FROM contact_messages WHERE idempotency_key = $1`,
+        [key ?? message.id],
+      );
+      const first = earlier.rows[0];
+      if (!first) throw new Error(`message ${message.id} is already stored under another idempotency key`);
+      return { message: toMessage(first), created: false };
+    });
+  }
+
+  return {
+    kind: 'postgres',
+    append,
+    async list() {
+      await ensureMigrated();
+      const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM contact_messages ORDER BY received_at, id`);
+      return rows.map(toMessage);
+    },
+    async ready() {
+      await guarded(() => pool.query('SELECT 1'));
+    },
+    // Closing twice (a test, then its cleanup) waits for the one pool.end(), which refuses a second call.
+    close: () => (closing ??= pool.end()),
+  };
+}
