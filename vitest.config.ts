@@ -7,6 +7,7 @@ export default defineConfig({
       { test: { name: 'scripts', root: 'scripts', include: ['*.test.ts'], environment: 'node', testTimeout: 120_000 } },
       { test: { name: 'front-end', root: 'front-end', include: ['src/**/*.test.ts'], environment: 'happy-dom' } },
       { test: { name: 'monitoring', root: 'monitoring', include: ['*.test.ts'], environment: 'node' } },
+      { test: { name: 'deploy', root: 'deploy', include: ['*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       {
         test: {
           name: 'e2e',

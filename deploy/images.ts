@@ -1,0 +1,115 @@
+/**
+ * What the images really are, read from their Dockerfiles and configs rather than copied into the tests:
+ * the user they run as, the ports they expose, the path and port their HEALTHCHECK asks, and the proxy's
+ * resolver validity. A manifest that drifts from an image then fails a test instead of a rollout.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { repoRoot } from './manifests.js';
+
+export interface ImageFacts {
+  /** `USER` of the final stage, as written (`101:101`, or a name the kubelet cannot check). */
+  user: string;
+  uid: number | undefined;
+  gid: number | undefined;
+  exposed: number[];
+  /** The HEALTHCHECK's HTTP request: the liveness probe must ask the same. */
+  health: { path: string; port: number };
+}
+
+/** The three images this repository builds, keyed by their Compose service name. */
+export const ourImages = ['front-end', 'back-end', 'proxy'] as const;
+
+/** Images we do not build: what their own Dockerfiles declare, with where it is written. */
+export const upstreamUsers: Record<string, { uid: number; gid: number; source: string }> = {
+  // docker-library/postgres Dockerfile: `groupadd -r postgres --gid=999; useradd -r -g postgres --uid=999`.
+  postgres: { uid: 999, gid: 999, source: 'docker-library/postgres' },
+};
+
+const read = (path: string): string => readFileSync(`${repoRoot}${path}`, 'utf8');
+
+/** Dockerfile instructions of the final stage, with line continuations joined. */
+function finalStage(dockerfile: string): string[] {
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const from = instructions.map((line) => /^FROM\s/i.test(line)).lastIndexOf(true);
+  return instructions.slice(from);
+}
+
+export function imageFacts(service: (typeof ourImages)[number]): ImageFacts {
+  const stage = finalStage(read(`${service}/Dockerfile`));
+  const argsOf = (keyword: string): string[] =>
+    stage
+      .filter((line) => line.toUpperCase().startsWith(`${keyword} `))
+      .map((line) => line.slice(keyword.length).trim());
+
+  const user = argsOf('USER').at(-1) ?? 'root';
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(user);
+  const exposed = argsOf('EXPOSE').flatMap((ports) => ports.split(/\s+/).map((port) => Number.parseInt(port, 10)));
+
+  const healthcheck = argsOf('HEALTHCHECK').at(-1) ?? '';
+  let health: ImageFacts['health'];
+  const url = /http:\/\/(?:127\.0\.0\.1|localhost)(?::(\d+))?(\/[^\s"']*)/.exec(healthcheck);
+  if (url) {
+    health = { path: url[2]!, port: Number(url[1] ?? 80) };
+  } else if (healthcheck.includes('dist/healthcheck.js')) {
+    // The back-end's check is a script: its URL is in the source, its port the image's PORT.
+    const script = read(`${service}/src/healthcheck.ts`);
+    const path = /http:\/\/127\.0\.0\.1:\$\{port\}(\/[^`]*)`/.exec(script)?.[1];
+    const port = argsOf('ENV')
+      .join(' ')
+      .match(/\bPORT=(\d+)/)?.[1];
+    if (!path || !port) throw new Error(`${service}: cannot read the HEALTHCHECK's URL`);
+    health = { path, port: Number(port) };
+  } else {
+    throw new Error(`${service}: no HTTP HEALTHCHECK found in its Dockerfile`);
+  }
+  return {
+    user,
+    uid: numeric ? Number(numeric[1]) : undefined,
+    gid: numeric?.[2] === undefined ? undefined : Number(numeric[2]),
+    exposed,
+    health,
+  };
+}
+
+/** The API's routes under /api, as registered in back-end/src (e.g. `/api/health`, `/api/health/ready`). */
+export function backEndRoutes(): string[] {
+  const dir = `${repoRoot}back-end/src/routes`;
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+    .flatMap((file) =>
+      [...readFileSync(`${dir}/${file}`, 'utf8').matchAll(/\.(?:get|route)\(\s*['"`](\/[^'"`]*)['"`]/g)].map(
+        (match) => `/api${match[1]}`,
+      ),
+    );
+}
+
+/** The `valid=` of the proxy's nginx resolver, in seconds, wherever the proxy's configuration sets it. */
+export function resolverValidSeconds(): number {
+  const files = ['proxy/proxy.conf', 'proxy/entrypoint.sh', ...listed('proxy/templates'), ...listed('proxy/snippets')];
+  const found = files
+    .filter((file) => existsSync(`${repoRoot}${file}`))
+    .flatMap((file) => [...read(file).matchAll(/resolver\s[^;]*\bvalid=(\d+)(s?)\b/g)])
+    .map((match) => Number(match[1]));
+  if (found.length === 0) throw new Error("no `resolver … valid=` in the proxy's configuration");
+  return Math.max(...found);
+}
+
+function listed(dir: string): string[] {
+  const path = `${repoRoot}${dir}`;
+  return existsSync(path) ? readdirSync(path).map((file) => `${dir}/${file}`) : [];
+}
+
+/** How long the back-end drains after SIGTERM before it gives up (server.ts), in seconds. */
+export function backEndDrainSeconds(): number {
+  const server = read('back-end/src/server.ts');
+  // close-with-grace's `delay`, or the hand-written SHUTDOWN_GRACE_MS it replaced.
+  const match =
+    /closeWithGrace\(\s*\{[^}]*\bdelay:\s*([\d_]+)/.exec(server) ?? /SHUTDOWN_GRACE_MS\s*=\s*([\d_]+)/.exec(server);
+  if (!match)
+    throw new Error("back-end/src/server.ts: cannot find how long the server drains (close-with-grace's delay)");
+  return Number(match[1]!.replace(/_/g, '')) / 1000;
+}

@@ -1,0 +1,466 @@
+/**
+ * deploy/kubernetes, proven without a cluster: every overlay renders with `kubectl kustomize`, every object
+ * is valid for the Kubernetes 1.33 and Gateway API schemas and has no field they do not declare, and the
+ * policies a platform engineer checks by eye hold, read against what the images really are.
+ * Without kubectl this skips loudly; under CI=true it fails instead.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  backEndDrainSeconds,
+  backEndRoutes,
+  imageFacts,
+  ourImages,
+  resolverValidSeconds,
+  upstreamUsers,
+} from './images.js';
+import {
+  findKubectl,
+  overlays,
+  render,
+  repoRoot,
+  schemaErrors,
+  unknownFieldChecker,
+  type K8sObject,
+  type Overlay,
+} from './manifests.js';
+import { clusterDns, connectionAllowed, podPeer, selects, workloads, type ContainerPort, type Peer } from './policy.js';
+
+const kubectl = await findKubectl();
+if (!kubectl) {
+  const reason = 'kubectl (with kustomize) is not installed: set KUBECTL or install kubectl 1.32+';
+  if (process.env.CI === 'true') throw new Error(`The Kubernetes manifests cannot be checked under CI=true: ${reason}`);
+  console.warn(`\n${'!'.repeat(72)}\n!! SKIPPING the Kubernetes manifest checks: ${reason}.\n${'!'.repeat(72)}\n`);
+}
+
+const rendered = Object.fromEntries(
+  await Promise.all(overlays.map(async (o) => [o, kubectl ? await render(kubectl, `overlays/${o}`) : []] as const)),
+) as Record<Overlay, K8sObject[]>;
+const everything = Object.values(rendered).flat();
+const checkUnknownFields = kubectl ? unknownFieldChecker(everything) : () => [];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered YAML
+type Any = any;
+const ofKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
+const named = (objects: K8sObject[], kind: string, name: string): K8sObject | undefined =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name);
+const podSpec = (workload: K8sObject): Any => workload.spec.template.spec;
+const containersOf = (workload: K8sObject): Any[] => [
+  ...(podSpec(workload).initContainers ?? []),
+  ...podSpec(workload).containers,
+];
+/** `registry.example.com/softy-pinko/back-end:1.0.0` → back-end; `postgres:17` → postgres. */
+const imageName = (image: string): string =>
+  image
+    .split('/')
+    .at(-1)!
+    .split(/[:@]/)[0]!
+    .replace(/^softy-pinko-/, '');
+const isOurs = (name: string): name is (typeof ourImages)[number] => (ourImages as readonly string[]).includes(name);
+/** A probe's or Service's port, by number or by the container's port name. */
+const resolvePort = (ports: ContainerPort[], port: number | string): number | undefined =>
+  typeof port === 'number'
+    ? ports.find((p) => p.containerPort === port)?.containerPort
+    : ports.find((p) => p.name === port)?.containerPort;
+
+const describeRendered = kubectl ? describe : describe.skip;
+
+describeRendered('kubectl kustomize', () => {
+  it('renders the base and every overlay', async () => {
+    const base = await render(kubectl!, 'base');
+    for (const objects of [base, ...Object.values(rendered)]) {
+      expect(
+        ofKind(objects, 'Deployment')
+          .map((d) => d.metadata.name)
+          .sort(),
+      ).toEqual(['back-end', 'front-end', 'proxy']);
+    }
+  });
+
+  it('is kubectl 1.32 or newer, with kustomize', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const version = JSON.parse(execFileSync(kubectl!, ['version', '--client', '-o', 'json'], { encoding: 'utf8' }));
+    expect(Number(version.clientVersion.major)).toBe(1);
+    expect(Number.parseInt(version.clientVersion.minor, 10)).toBeGreaterThanOrEqual(32);
+    expect(version.kustomizeVersion).toMatch(/^v5\./);
+  });
+});
+
+describeRendered('schemas', () => {
+  it.each(overlays)('%s: every object is valid for the Kubernetes 1.33 and Gateway API schemas', (overlay) => {
+    const invalid = rendered[overlay]
+      .map((o) => [`${o.kind}/${o.metadata.name}`, schemaErrors(o)])
+      .filter(([, e]) => e);
+    expect(invalid).toEqual([]);
+  });
+
+  it.each(overlays)('%s: no object has a field its kind does not declare', (overlay) => {
+    const unknown = rendered[overlay].flatMap((o) =>
+      checkUnknownFields(o).map((f) => `${o.kind}/${o.metadata.name}: ${f}`),
+    );
+    expect(unknown).toEqual([]);
+  });
+
+  it('the schemas catch a wrong type, and only our own check catches a misspelled field', () => {
+    const deployment = structuredClone(named(rendered.production, 'Deployment', 'proxy')!);
+    deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
+    expect(schemaErrors(deployment)).toBeUndefined();
+    expect(checkUnknownFields(deployment)).toEqual([
+      'spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem',
+    ]);
+    deployment.spec.replicas = 'three';
+    expect(schemaErrors(deployment)).toMatch(/replicas/);
+  });
+
+  it('the production overlay has the HTTPRoute, checked against the Gateway API schema', () => {
+    const route = named(rendered.production, 'HTTPRoute', 'softy-pinko');
+    expect(route?.apiVersion).toBe('gateway.networking.k8s.io/v1');
+    const broken = structuredClone(route!);
+    broken.spec.rules[0].backendRefs[0].port = 'http';
+    expect(schemaErrors(broken)).toMatch(/port/);
+  });
+});
+
+describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
+  const objects = rendered[overlay];
+  const namespace = ofKind(objects, 'Namespace')[0]!;
+  const ns = namespace.metadata.name;
+  const pods = workloads(objects);
+
+  it('one namespace, enforcing the "restricted" Pod Security profile, holds every object', () => {
+    expect(ofKind(objects, 'Namespace')).toHaveLength(1);
+    expect(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const elsewhere = objects.filter((o) => o.kind !== 'Namespace' && o.metadata.namespace !== ns);
+    expect(elsewhere.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+  });
+
+  it('every object and pod carries the app.kubernetes.io labels', () => {
+    for (const o of objects) {
+      expect(o.metadata.labels?.['app.kubernetes.io/part-of'], `${o.kind}/${o.metadata.name}`).toBe('softy-pinko');
+      // Objects of the whole namespace (the namespace, its policies, a shared Secret) belong to no one component.
+      if (!['Namespace', 'Secret', 'NetworkPolicy'].includes(o.kind)) {
+        expect(o.metadata.labels?.['app.kubernetes.io/name'], `${o.kind}/${o.metadata.name}`).toBeTruthy();
+      }
+    }
+    for (const w of pods) {
+      expect(w.spec.template.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': w.metadata.name,
+        'app.kubernetes.io/part-of': 'softy-pinko',
+      });
+    }
+  });
+
+  it('every container runs as a non-root numeric user matching its image, read-only, without capabilities', () => {
+    for (const w of pods) {
+      const pod = podSpec(w);
+      for (const c of containersOf(w)) {
+        const where = `${w.metadata.name}/${c.name}`;
+        const effective = { ...pod.securityContext, ...c.securityContext };
+        const image = imageName(c.image);
+        const expected = isOurs(image) ? imageFacts(image) : upstreamUsers[image];
+        expect(expected, `${where}: no known user for image ${c.image}`).toBeDefined();
+        expect(expected!.uid, `${where}: its Dockerfile's USER must be numeric`).toBeTypeOf('number');
+        expect(effective.runAsNonRoot, where).toBe(true);
+        expect(effective.runAsUser, where).toBe(expected!.uid);
+        expect(effective.runAsUser, where).toBeGreaterThan(0);
+        if (expected!.gid !== undefined) expect(effective.runAsGroup, where).toBe(expected!.gid);
+        expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true);
+        expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false);
+        expect(c.securityContext?.capabilities?.drop, where).toEqual(['ALL']);
+        expect(c.securityContext?.capabilities?.add ?? [], where).toEqual([]);
+        expect(c.securityContext?.privileged ?? false, where).toBe(false);
+        expect(effective.seccompProfile?.type, where).toBe('RuntimeDefault');
+      }
+    }
+  });
+
+  it('every pod meets the rest of the "restricted" profile: no host namespaces, allowed volumes and sysctls', () => {
+    const allowedVolumes = [
+      'configMap',
+      'csi',
+      'downwardAPI',
+      'emptyDir',
+      'ephemeral',
+      'persistentVolumeClaim',
+      'projected',
+      'secret',
+    ];
+    const safeSysctls = [
+      'kernel.shm_rmid_forced',
+      'net.ipv4.ip_local_port_range',
+      'net.ipv4.ip_unprivileged_port_start',
+      'net.ipv4.tcp_syncookies',
+      'net.ipv4.ping_group_range',
+      'net.ipv4.ip_local_reserved_ports',
+    ];
+    for (const w of pods) {
+      const pod = podSpec(w);
+      expect([pod.hostNetwork, pod.hostPID, pod.hostIPC].filter(Boolean), w.metadata.name).toEqual([]);
+      for (const volume of pod.volumes ?? []) {
+        const type = Object.keys(volume).find((k) => k !== 'name')!;
+        expect(allowedVolumes, `${w.metadata.name}: volume ${volume.name}`).toContain(type);
+      }
+      for (const sysctl of pod.securityContext?.sysctls ?? []) expect(safeSysctls).toContain(sysctl.name);
+      expect(pod.automountServiceAccountToken, w.metadata.name).toBe(false);
+    }
+  });
+
+  it('/tmp is a size-limited emptyDir in every container, the only writable path besides data volumes', () => {
+    for (const w of pods) {
+      const pod = podSpec(w);
+      for (const c of containersOf(w)) {
+        const tmp = (c.volumeMounts ?? []).find((m: Any) => m.mountPath === '/tmp');
+        expect(tmp, `${w.metadata.name}/${c.name}`).toBeDefined();
+        const volume = (pod.volumes ?? []).find((v: Any) => v.name === tmp.name);
+        expect(volume?.emptyDir?.sizeLimit, `${w.metadata.name}: /tmp's sizeLimit`).toMatch(/^\d+(Mi|Gi)$/);
+      }
+    }
+  });
+
+  it('every container has CPU and memory requests and limits', () => {
+    for (const w of pods) {
+      for (const c of containersOf(w)) {
+        for (const kind of ['requests', 'limits']) {
+          expect(Object.keys(c.resources?.[kind] ?? {}).sort(), `${w.metadata.name}/${c.name} ${kind}`).toEqual([
+            'cpu',
+            'memory',
+          ]);
+        }
+      }
+    }
+  });
+
+  it('every image has a tag, and none is latest', () => {
+    for (const c of pods.flatMap(containersOf)) {
+      expect(c.image, c.name).toMatch(/^[^@]+:[\w][\w.-]*$|@sha256:/);
+      expect(c.image, c.name).not.toMatch(/:latest$/);
+    }
+  });
+
+  it('probe paths and ports are what the images serve; liveness is the HEALTHCHECK, never the database', () => {
+    const routes = backEndRoutes();
+    for (const w of pods) {
+      for (const c of containersOf(w)) {
+        const where = `${w.metadata.name}/${c.name}`;
+        const ports: ContainerPort[] = c.ports ?? [];
+        const image = imageName(c.image);
+        expect(c.readinessProbe, where).toBeDefined();
+        expect(c.livenessProbe, where).toBeDefined();
+        if (!isOurs(image)) {
+          // PostgreSQL: readiness asks pg_isready; liveness only that the port answers.
+          expect(c.readinessProbe.exec.command[0], where).toBe('pg_isready');
+          expect(resolvePort(ports, c.livenessProbe.tcpSocket.port), where).toBe(5432);
+          continue;
+        }
+        const facts = imageFacts(image);
+        for (const p of ports)
+          expect(facts.exposed, `${where}: port ${p.containerPort} EXPOSEd`).toContain(p.containerPort);
+        const liveness = c.livenessProbe.httpGet;
+        expect({ path: liveness.path, port: resolvePort(ports, liveness.port) }, `${where} liveness`).toEqual(
+          facts.health,
+        );
+        const readiness = c.readinessProbe.httpGet;
+        expect(resolvePort(ports, readiness.port), `${where} readiness port`).toBe(facts.health.port);
+        const served = image === 'back-end' ? routes : [facts.health.path];
+        expect(served, `${where} readiness path`).toContain(readiness.path);
+      }
+    }
+    // The back-end's HEALTHCHECK route is the process alone: no store or database in its handler.
+    const health = readFileSync(`${repoRoot}back-end/src/routes/health.ts`, 'utf8');
+    const liveRoute = /app\.get\(\s*'\/health'[\s\S]*?\);\n/.exec(health)?.[0] ?? '';
+    expect(liveRoute).toMatch(/^app\.get/);
+    expect(liveRoute).not.toMatch(/contactStore|\.store\b|database|pool|\.query\(|\bsql\b/i);
+  });
+
+  it("the preStop pause outlasts the proxy's resolver validity, and the grace period covers pause and drain", () => {
+    const valid = resolverValidSeconds();
+    for (const name of ['front-end', 'back-end', 'proxy']) {
+      const w = named(objects, 'Deployment', name)!;
+      const c = podSpec(w).containers[0];
+      const pause = c.lifecycle?.preStop?.sleep?.seconds;
+      expect(pause, name).toBeGreaterThan(valid);
+      const drain = name === 'back-end' ? backEndDrainSeconds() : 1;
+      expect(podSpec(w).terminationGracePeriodSeconds, name).toBeGreaterThanOrEqual(pause + drain);
+    }
+  });
+
+  it("every Service's selector picks pods, and its ports are theirs; front-end and back-end are headless", () => {
+    for (const service of ofKind(objects, 'Service')) {
+      const targets = pods.filter((w) =>
+        selects({ matchLabels: service.spec.selector }, w.spec.template.metadata.labels),
+      );
+      expect(
+        targets.map((w) => w.metadata.name),
+        `Service/${service.metadata.name}`,
+      ).toEqual([service.metadata.name]);
+      const ports: ContainerPort[] = podSpec(targets[0]!).containers.flatMap((c: Any) => c.ports ?? []);
+      for (const p of service.spec.ports) {
+        expect(resolvePort(ports, p.targetPort ?? p.port), `Service/${service.metadata.name}:${p.port}`).toBeDefined();
+      }
+    }
+    for (const name of ['front-end', 'back-end']) expect(named(objects, 'Service', name)?.spec.clusterIP).toBe('None');
+  });
+
+  it('every PodDisruptionBudget and the HPA target something that exists; the HPA owns the replica count', () => {
+    for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
+      const targets = pods.filter((w) => selects(pdb.spec.selector, w.spec.template.metadata.labels));
+      expect(
+        targets.map((w) => w.metadata.name),
+        `PDB/${pdb.metadata.name}`,
+      ).toEqual([pdb.metadata.name]);
+    }
+    const hpas = ofKind(objects, 'HorizontalPodAutoscaler');
+    expect(hpas.map((h) => h.metadata.name)).toEqual(['back-end']);
+    for (const hpa of hpas) {
+      const { kind, name } = hpa.spec.scaleTargetRef;
+      const target = named(objects, kind, name);
+      expect(target, `HPA/${hpa.metadata.name} → ${kind}/${name}`).toBeDefined();
+      expect(target!.spec.replicas, 'kubectl apply must not reset the autoscaler').toBeUndefined();
+      expect(hpa.spec.minReplicas).toBeLessThanOrEqual(hpa.spec.maxReplicas);
+    }
+  });
+
+  it('every Deployment spreads its pods over nodes, with a selector that matches them', () => {
+    for (const w of ofKind(objects, 'Deployment')) {
+      const spread = (podSpec(w).topologySpreadConstraints ?? []).find(
+        (t: Any) => t.topologyKey === 'kubernetes.io/hostname',
+      );
+      expect(spread, w.metadata.name).toBeDefined();
+      expect(selects(spread.labelSelector, w.spec.template.metadata.labels), w.metadata.name).toBe(true);
+    }
+  });
+
+  it("the proxy's upstream host names are the Services' fully qualified names in the rendered namespace", () => {
+    const proxy = podSpec(named(objects, 'Deployment', 'proxy')!).containers[0];
+    const env = Object.fromEntries((proxy.env ?? []).map((e: Any) => [e.name, e.value]));
+    const conf = readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8');
+    for (const [variable, service] of [
+      ['FRONT_END_HOST', 'front-end'],
+      ['BACK_END_HOST', 'back-end'],
+    ] as const) {
+      expect(env[variable]).toBe(`${service}.${ns}.svc.cluster.local`);
+      // The port the proxy dials after the name is the Service's port.
+      const port = Number(new RegExp(`server \\$\\{${variable}\\}:(\\d+)`).exec(conf)?.[1]);
+      expect(named(objects, 'Service', service)?.spec.ports.map((p: Any) => p.port)).toContain(port);
+    }
+  });
+
+  it('DATABASE_URL comes only from a Secret', () => {
+    const uses = pods
+      .flatMap(containersOf)
+      .flatMap((c) => (c.env ?? []).filter((e: Any) => e.name.startsWith('DATABASE_URL')));
+    expect(uses.length).toBeGreaterThan(0);
+    for (const use of uses) {
+      expect(use.value, 'never a literal').toBeUndefined();
+      expect(use.valueFrom?.secretKeyRef?.name, use.name).toBeTruthy();
+      const secret = named(objects, 'Secret', use.valueFrom.secretKeyRef.name);
+      // A generated Secret (dev) must hold the key; production's is created out of band.
+      if (secret) expect(Object.keys(secret.data ?? {})).toContain(use.valueFrom.secretKeyRef.key);
+    }
+    for (const map of ofKind(objects, 'ConfigMap'))
+      expect(JSON.stringify(map.data ?? {})).not.toMatch(/DATABASE_URL|postgres:\/\//);
+    for (const c of pods.flatMap(containersOf)) {
+      expect(
+        (c.envFrom ?? []).filter((e: Any) => e.configMapRef),
+        c.name,
+      ).toEqual([]);
+    }
+  });
+
+  it('every Compose service has a Kubernetes counterpart', () => {
+    const composeFiles = ['docker-compose.yml', 'docker-compose.postgres.yml'].filter((f) =>
+      existsSync(`${repoRoot}${f}`),
+    );
+    const services = composeFiles.flatMap((f) => Object.keys(parse(readFileSync(`${repoRoot}${f}`, 'utf8')).services));
+    expect(services).toEqual(expect.arrayContaining(['front-end', 'back-end', 'proxy']));
+    for (const service of services) {
+      const workload = pods.find((w) => w.metadata.name === service);
+      if (service === 'db' && overlay === 'production') {
+        // A managed database: the back-end's Secret and an egress rule stand for it.
+        expect(named(objects, 'NetworkPolicy', 'back-end-database')).toBeDefined();
+        continue;
+      }
+      expect(workload, `Compose service ${service}`).toBeDefined();
+      expect(named(objects, 'Service', service), `Compose service ${service}'s Service`).toBeDefined();
+    }
+  });
+
+  describe('NetworkPolicies, evaluated as an enforcing CNI would', () => {
+    const policies = ofKind(objects, 'NetworkPolicy');
+    const namespaces = ofKind(objects, 'Namespace');
+    const pod = (name: string): Peer =>
+      podPeer(
+        pods.find((w) => w.metadata.name === name)!,
+        namespaces,
+      );
+    const db: Peer = pods.some((w) => w.metadata.name === 'db') ? pod('db') : { kind: 'external', name: 'managed db' };
+    const internet: Peer = { kind: 'external', name: 'internet' };
+
+    it('deny by default, in both directions', () => {
+      const deny = policies.filter((p) => Object.keys(p.spec.podSelector).length === 0);
+      expect(
+        deny.some(
+          (p) =>
+            p.spec.policyTypes.includes('Ingress') &&
+            p.spec.policyTypes.includes('Egress') &&
+            !p.spec.ingress &&
+            !p.spec.egress,
+        ),
+      ).toBe(true);
+    });
+
+    it('only the proxy reaches the front-end and the back-end', () => {
+      expect(connectionAllowed(policies, pod('proxy'), pod('front-end'), 9000)).toBe(true);
+      expect(connectionAllowed(policies, pod('proxy'), pod('back-end'), 5252)).toBe(true);
+      expect(connectionAllowed(policies, pod('front-end'), pod('back-end'), 5252)).toBe(false);
+      expect(connectionAllowed(policies, pod('back-end'), pod('front-end'), 9000)).toBe(false);
+      expect(connectionAllowed(policies, internet, pod('back-end'), 5252)).toBe(false);
+      expect(connectionAllowed(policies, internet, pod('front-end'), 9000)).toBe(false);
+      expect(connectionAllowed(policies, internet, pod('proxy'), 80)).toBe(true);
+      expect(connectionAllowed(policies, pod('proxy'), pod('back-end'), 22)).toBe(false);
+    });
+
+    it('only the back-end reaches the database', () => {
+      expect(connectionAllowed(policies, pod('back-end'), db, 5432)).toBe(true);
+      expect(connectionAllowed(policies, pod('proxy'), db, 5432)).toBe(false);
+      expect(connectionAllowed(policies, pod('front-end'), db, 5432)).toBe(false);
+      if (db.kind === 'pod') expect(connectionAllowed(policies, internet, db, 5432)).toBe(false);
+    });
+
+    it('DNS only for the pods that resolve names, and no other way out', () => {
+      for (const name of ['proxy', 'back-end']) {
+        expect(connectionAllowed(policies, pod(name), clusterDns, 53, 'UDP'), name).toBe(true);
+        expect(connectionAllowed(policies, pod(name), clusterDns, 53, 'TCP'), name).toBe(true);
+      }
+      expect(connectionAllowed(policies, pod('front-end'), clusterDns, 53, 'UDP')).toBe(false);
+      for (const w of pods) {
+        expect(connectionAllowed(policies, pod(w.metadata.name), internet, 443), w.metadata.name).toBe(false);
+      }
+    });
+  });
+});
+
+describeRendered('overlays', () => {
+  it('production: images from a registry, DATABASE_URL from an external Secret, an HTTPRoute to the proxy', () => {
+    const objects = rendered.production;
+    for (const c of workloads(objects).flatMap(containersOf)) expect(c.image).toMatch(/^registry\.example\.com\//);
+    expect(workloads(objects).map((w) => w.metadata.name)).not.toContain('db');
+    const route = named(objects, 'HTTPRoute', 'softy-pinko')!;
+    const ref = route.spec.rules[0].backendRefs[0];
+    expect(named(objects, 'Service', ref.name)?.spec.ports.map((p: Any) => p.port)).toContain(ref.port);
+    expect(route.spec.parentRefs[0].kind ?? 'Gateway').toBe('Gateway');
+    const env = podSpec(named(objects, 'Deployment', 'proxy')!).containers[0].env.map((e: Any) => e.name);
+    expect(env).toEqual(expect.arrayContaining(['SERVER_NAME', 'TRUSTED_PROXIES']));
+  });
+
+  it('dev: one PostgreSQL pod on a volume, marked as not highly available', () => {
+    const db = named(rendered.dev, 'StatefulSet', 'db')!;
+    expect(db.spec.replicas).toBe(1);
+    expect(db.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBeTruthy();
+    expect(db.metadata.annotations?.['softy-pinko/not-highly-available']).toBeTruthy();
+    const source = readFileSync(new URL('kubernetes/overlays/dev/postgres.yaml', import.meta.url), 'utf8');
+    expect(source.split('\n')[0]).toMatch(/NOT HIGHLY AVAILABLE/);
+    expect(named(rendered.dev, 'PodDisruptionBudget', 'db')).toBeUndefined();
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * The Kubernetes manifests as the cluster would receive them: each overlay rendered by `kubectl kustomize`,
+ * checked against the Kubernetes and Gateway API schemas (kubernetes-models), and against their TypeScript
+ * declarations for fields the schemas do not know (their validate() lets a misspelled field through).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { parseAllDocuments } from 'yaml';
+
+const execFileAsync = promisify(execFile);
+const require = createRequire(import.meta.url);
+
+export const deployDir = fileURLToPath(new URL('.', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+export const overlays = ['production', 'dev'] as const;
+export type Overlay = (typeof overlays)[number];
+
+/** A rendered object, loosely typed: the tests read it as the API server would, field by field. */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered YAML, shapes vary by kind
+  spec?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  data?: any;
+}
+
+/** kubectl from KUBECTL, the machine image's /usr/bin/kubectl, or PATH; undefined when none runs. */
+export async function findKubectl(): Promise<string | undefined> {
+  const candidates = [process.env.KUBECTL, '/usr/bin/kubectl', 'kubectl'].filter((c): c is string => !!c);
+  for (const candidate of candidates) {
+    if (candidate.includes('/') && !existsSync(candidate)) continue;
+    try {
+      await execFileAsync(candidate, ['version', '--client'], { timeout: 30_000 });
+      return candidate;
+    } catch {
+      // Not this one: try the next.
+    }
+  }
+  return undefined;
+}
+
+/** `kubectl kustomize` of a folder under deploy/kubernetes, parsed into objects. */
+export async function render(kubectl: string, dir: string): Promise<K8sObject[]> {
+  const { stdout } = await execFileAsync(kubectl, ['kustomize', `${deployDir}kubernetes/${dir}`], {
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return parseAllDocuments(stdout).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(`${dir}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    return doc.toJS() as K8sObject;
+  });
+}
+
+/** Where kubernetes-models (or its Gateway API sibling) declares a kind: `kubernetes-models/apps/v1/Deployment`. */
+function modelModule(object: Pick<K8sObject, 'apiVersion' | 'kind'>): string {
+  const pkg = object.apiVersion.startsWith('gateway.networking.k8s.io/')
+    ? '@kubernetes-models/gateway-api'
+    : 'kubernetes-models';
+  return `${pkg}/${object.apiVersion}/${object.kind}`;
+}
+
+/** The schema's verdict: undefined when valid, otherwise its message. Throws for a kind it does not know. */
+export function schemaErrors(object: K8sObject): string | undefined {
+  const model = (require(modelModule(object)) as Record<string, new (data: unknown) => { validate(): void }>)[
+    object.kind
+  ];
+  if (!model) throw new Error(`no model for ${object.apiVersion} ${object.kind}`);
+  try {
+    new model(object).validate();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * A checker for fields that an object's kind does not declare (e.g. `spec.template.spec.contaners`), built from
+ * the TypeScript interfaces kubernetes-models ships for each kind (`IDeployment`). One program for all kinds given.
+ */
+export function unknownFieldChecker(kinds: Pick<K8sObject, 'apiVersion' | 'kind'>[]): (object: K8sObject) => string[] {
+  const files = new Map(kinds.map((k) => [modelModule(k), require.resolve(modelModule(k)).replace(/\.js$/, '.d.ts')]));
+  const program = ts.createProgram({ rootNames: [...files.values()], options: { noEmit: true, types: [] } });
+  const checker = program.getTypeChecker();
+
+  const declaredType = (object: Pick<K8sObject, 'apiVersion' | 'kind'>): ts.Type => {
+    const file = files.get(modelModule(object));
+    const source = file && program.getSourceFile(file);
+    const module = source && checker.getSymbolAtLocation(source);
+    const symbol = module && checker.getExportsOfModule(module).find((s) => s.name === `I${object.kind}`);
+    if (!symbol) throw new Error(`no declaration I${object.kind} for ${object.apiVersion}`);
+    return checker.getDeclaredTypeOfSymbol(symbol);
+  };
+
+  const walk = (value: unknown, type: ts.Type, path: string, found: string[]): void => {
+    if (value === null || typeof value !== 'object') return;
+    const nonNull = checker.getNonNullableType(type);
+    // Free-form fields (none in the kinds used here) would be `any`: nothing to check below them.
+    if (nonNull.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return;
+    const members = nonNull.isUnion() ? nonNull.types : [nonNull];
+    if (Array.isArray(value)) {
+      const arrayType = members.find((m) => checker.isArrayType(m)) as ts.TypeReference | undefined;
+      const element = arrayType && checker.getTypeArguments(arrayType)[0];
+      if (element) value.forEach((item, i) => walk(item, element, `${path}[${i}]`, found));
+      return;
+    }
+    const objectTypes = members.filter((m) => m.flags & ts.TypeFlags.Object && !checker.isArrayType(m));
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = path ? `${path}.${key}` : key;
+      let childType: ts.Type | undefined;
+      for (const candidate of objectTypes) {
+        const property = checker.getPropertyOfType(candidate, key);
+        // A map such as `labels` declares no properties, only a string index.
+        childType = property
+          ? checker.getTypeOfSymbol(property)
+          : checker.getIndexInfoOfType(candidate, ts.IndexKind.String)?.type;
+        if (childType) break;
+      }
+      if (childType) walk(child, childType, childPath, found);
+      else found.push(childPath);
+    }
+  };
+
+  return (object) => {
+    const found: string[] = [];
+    walk(object, declaredType(object), '', found);
+    return found;
+  };
+}
