@@ -1,6 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pageHtml from '../index.html?raw';
-import { CONTACT_STATUS, CONTACT_TIMEOUT_MS, initContactForm, type ContactFormOptions } from './contact-form';
+import {
+  CONTACT_RETRY_DELAY_MAX_MS,
+  CONTACT_RETRY_DELAY_MS,
+  CONTACT_STATUS,
+  CONTACT_TIMEOUT_MS,
+  initContactForm,
+  randomKey,
+  type ContactFormOptions,
+} from './contact-form';
 
 // The form exactly as the page has it, taken from index.html itself so the two cannot drift apart.
 const FORM_HTML = new DOMParser().parseFromString(pageHtml, 'text/html').querySelector('form.contact-form')!.outerHTML;
@@ -208,7 +216,7 @@ describe('initContactForm: failures', () => {
     ],
     ['a 400 that is not JSON', vi.fn<typeof fetch>(async () => new Response('<h1>400</h1>', { status: 400 }))],
     ['a 200 that is not the API', vi.fn<typeof fetch>(async () => new Response('<!doctype html>', { status: 200 }))],
-    ['a network failure', vi.fn<typeof fetch>(async () => Promise.reject(new TypeError('Failed to fetch')))],
+    ['a 429 from the proxy', answer(429, { statusCode: 429, error: 'Too Many Requests', message: 'Slow down.' })],
   ])('says sorry on %s and keeps what was typed', async (_case, fetchImpl) => {
     setUp({ fetchImpl });
     fill();
@@ -217,6 +225,8 @@ describe('initContactForm: failures', () => {
     expect(status.dataset.state).toBe('error');
     expect(control('message').value).toBe('A demo, please.');
     expect(form.querySelectorAll('[aria-invalid]')).toHaveLength(0);
+    // Only a network error or a 503 is worth a retry; these answers are final.
+    expect(fetchImpl).toHaveBeenCalledOnce();
   });
 
   it('gives up after 10 s, says sorry and frees the button', async () => {
@@ -236,6 +246,8 @@ describe('initContactForm: failures', () => {
     expect(button.disabled).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
     expect(CONTACT_TIMEOUT_MS).toBe(10_000);
+    // A timed-out attempt is not tried again: the visitor has waited long enough.
+    expect(hanging).toHaveBeenCalledOnce();
     expect(status.textContent).toBe(CONTACT_STATUS.error);
     expect(status.dataset.state).toBe('error');
     expect(button.disabled).toBe(false);
@@ -249,6 +261,138 @@ describe('initContactForm: failures', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(status.dataset.state).toBe('sent');
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const keyOf = (fetchImpl: ReturnType<typeof vi.fn<typeof fetch>>, call: number) =>
+  (fetchImpl.mock.calls[call]![1]!.headers as Record<string, string>)['Idempotency-Key'];
+const bodyOf = (fetchImpl: ReturnType<typeof vi.fn<typeof fetch>>, call: number) =>
+  fetchImpl.mock.calls[call]![1]!.body;
+const networkError = () => Promise.reject(new TypeError('Failed to fetch'));
+const created = async () => new Response(JSON.stringify({ id: 'x', receivedAt: 'now' }), { status: 201 });
+const unavailable = (retryAfter?: string) => async () =>
+  new Response(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: 'Try again.' }), {
+    status: 503,
+    headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+  });
+
+describe('initContactForm: exactly once', () => {
+  it('sends an Idempotency-Key, a random UUID, and a new one with the next submission', async () => {
+    const fetchImpl = answer(201, { id: 'x', receivedAt: 'now' });
+    setUp({ fetchImpl });
+    fill();
+    await submit();
+    fill();
+    await submit();
+    expect(keyOf(fetchImpl, 0)).toMatch(UUID_V4);
+    expect(keyOf(fetchImpl, 1)).toMatch(UUID_V4);
+    expect(keyOf(fetchImpl, 1)).not.toBe(keyOf(fetchImpl, 0));
+  });
+
+  it('retries once after a network error, with the same key and body, and then says thanks', async () => {
+    vi.useFakeTimers();
+    const fetchImpl = vi.fn<typeof fetch>().mockImplementationOnce(networkError).mockImplementationOnce(created);
+    setUp({ fetchImpl });
+    fill();
+    form.requestSubmit();
+
+    await vi.advanceTimersByTimeAsync(CONTACT_RETRY_DELAY_MS - 1);
+    expect(fetchImpl).toHaveBeenCalledOnce();
+    expect(status.dataset.state).toBe('sending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(keyOf(fetchImpl, 1)).toBe(keyOf(fetchImpl, 0));
+    expect(bodyOf(fetchImpl, 1)).toBe(bodyOf(fetchImpl, 0));
+    expect(status.dataset.state).toBe('sent');
+    expect(control('message').value).toBe('');
+  });
+
+  it.each([
+    ['1', 1_000],
+    ['0', 0],
+    ['30', CONTACT_RETRY_DELAY_MAX_MS],
+    [undefined, CONTACT_RETRY_DELAY_MS],
+    ['Wed, 21 Oct 2099 07:28:00 GMT', CONTACT_RETRY_DELAY_MS],
+  ])('retries once after a 503 with Retry-After %j, %i ms later', async (retryAfter, delay) => {
+    vi.useFakeTimers();
+    const fetchImpl = vi
+      .fn<typeof fetch>()
+      .mockImplementationOnce(unavailable(retryAfter))
+      .mockImplementationOnce(created);
+    setUp({ fetchImpl });
+    fill();
+    form.requestSubmit();
+
+    if (delay > 0) {
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(fetchImpl).toHaveBeenCalledOnce();
+    }
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(keyOf(fetchImpl, 1)).toBe(keyOf(fetchImpl, 0));
+    expect(status.dataset.state).toBe('sent');
+    expect(CONTACT_RETRY_DELAY_MAX_MS).toBe(2_000);
+  });
+
+  it.each([
+    ['two 503s', [unavailable('1'), unavailable('1')]],
+    ['two network errors', [networkError, networkError]],
+    ['a network error, then a 503', [networkError, unavailable('1')]],
+  ])('retries only once: after %s it says sorry and keeps what was typed', async (_case, attempts) => {
+    vi.useFakeTimers();
+    const fetchImpl = vi.fn<typeof fetch>();
+    for (const attempt of attempts) fetchImpl.mockImplementationOnce(attempt);
+    setUp({ fetchImpl });
+    fill();
+    form.requestSubmit();
+    await vi.advanceTimersByTimeAsync(CONTACT_TIMEOUT_MS);
+
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(status.textContent).toBe(CONTACT_STATUS.error);
+    expect(status.dataset.state).toBe('error');
+    expect(control('message').value).toBe('A demo, please.');
+    expect(button.disabled).toBe(false);
+  });
+
+  it('keeps the key when the visitor sends the same words again after an error, not after a change', async () => {
+    vi.useFakeTimers();
+    const fetchImpl = vi.fn<typeof fetch>(networkError);
+    setUp({ fetchImpl });
+    fill();
+    form.requestSubmit();
+    await vi.advanceTimersByTimeAsync(CONTACT_TIMEOUT_MS);
+    form.requestSubmit();
+    await vi.advanceTimersByTimeAsync(CONTACT_TIMEOUT_MS);
+    // Maybe stored after all: the same words again are the same submission.
+    expect(keyOf(fetchImpl, 2)).toBe(keyOf(fetchImpl, 0));
+
+    fill({ message: 'A demo, please, next week.' });
+    fetchImpl.mockImplementation(created);
+    form.requestSubmit();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(keyOf(fetchImpl, 4)).not.toBe(keyOf(fetchImpl, 0));
+    expect(status.dataset.state).toBe('sent');
+
+    // After a 201 the same words are a new message.
+    fill({ message: 'A demo, please, next week.' });
+    form.requestSubmit();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(keyOf(fetchImpl, 5)).not.toBe(keyOf(fetchImpl, 4));
+  });
+});
+
+describe('randomKey', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('makes version 4 UUIDs, also where crypto.randomUUID is missing (a page served over plain HTTP)', () => {
+    expect(randomKey()).toMatch(UUID_V4);
+    const { getRandomValues } = crypto;
+    vi.stubGlobal('crypto', { getRandomValues: getRandomValues.bind(crypto) });
+    expect(crypto.randomUUID).toBeUndefined();
+    const keys = Array.from({ length: 200 }, () => randomKey());
+    for (const key of keys) expect(key).toMatch(UUID_V4);
+    expect(new Set(keys).size).toBe(200);
   });
 });
 

@@ -12,9 +12,16 @@ export const CONTACT_STATUS = {
 /** A stalled request must not leave the button disabled forever: after this long it counts as failed. */
 export const CONTACT_TIMEOUT_MS = 10_000;
 
+/** The pause before the one retry after a network error, or after a 503 without Retry-After. */
+export const CONTACT_RETRY_DELAY_MS = 1_000;
+/** The longest a 503's Retry-After may hold the retry back: the visitor is watching "Sending…". */
+export const CONTACT_RETRY_DELAY_MAX_MS = 2_000;
+
 export interface ContactFormOptions {
   timeoutMs?: number;
   fetchImpl?: typeof fetch;
+  /** Makes the Idempotency-Key of one submission; a random UUID by default. */
+  newKey?: () => string;
 }
 
 type StatusState = 'sending' | 'sent' | 'invalid' | 'error';
@@ -37,37 +44,104 @@ export function initContactForm(form: HTMLFormElement, options: ContactFormOptio
   showReturnedStatus(form, status);
 
   let sending = false;
+  const unsettled: Unsettled = {};
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     // Enter in a field submits even while the button is disabled.
     if (sending) return;
     sending = true;
     button.disabled = true;
-    void send(form, status, options).finally(() => {
+    void send(form, status, options, unsettled).finally(() => {
       sending = false;
       button.disabled = false;
     });
   });
 }
 
-async function send(form: HTMLFormElement, status: HTMLElement, options: ContactFormOptions): Promise<void> {
-  const { timeoutMs = CONTACT_TIMEOUT_MS, fetchImpl = fetch } = options;
+/**
+ * A version 4 UUID. crypto.randomUUID exists only in secure contexts (HTTPS or localhost); a site served over
+ * plain HTTP still has crypto.getRandomValues, so the key is built from that there.
+ */
+export function randomKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** How long to wait before the retry: the 503's Retry-After (seconds) within bounds, else the default. */
+function retryDelayOf(response: Response | undefined): number {
+  const seconds = Number(response?.headers.get('retry-after') ?? Number.NaN);
+  if (!Number.isFinite(seconds) || seconds < 0) return CONTACT_RETRY_DELAY_MS;
+  return Math.min(seconds * 1000, CONTACT_RETRY_DELAY_MAX_MS);
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}
+
+/**
+ * Posts once, and once more with the very same request (so the same Idempotency-Key) after a network error
+ * or a 503: the first attempt may have been stored or not, and the key makes the API store it at most once.
+ * The timeout covers both attempts; a timed-out attempt is not retried.
+ */
+async function postWithOneRetry(fetchImpl: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+  let first: Response | undefined;
+  try {
+    first = await fetchImpl(url, init);
+    if (first.status !== 503) return first;
+  } catch (error) {
+    if (init.signal?.aborted) throw error;
+  }
+  if (init.signal) await pause(retryDelayOf(first), init.signal);
+  return fetchImpl(url, init);
+}
+
+/** The last submission whose fate is unknown (it ended in an error): its body and its Idempotency-Key. */
+interface Unsettled {
+  body?: string;
+  key?: string;
+}
+
+async function send(
+  form: HTMLFormElement,
+  status: HTMLElement,
+  options: ContactFormOptions,
+  unsettled: Unsettled,
+): Promise<void> {
+  const { timeoutMs = CONTACT_TIMEOUT_MS, fetchImpl = fetch, newKey = randomKey } = options;
   clearFieldErrors(form);
   showStatus(status, 'sending', CONTACT_STATUS.sending);
 
   const data = new FormData(form);
-  const body = Object.fromEntries(FIELD_NAMES.map((name) => [name, textOf(data.get(name))]));
+  const body = JSON.stringify(Object.fromEntries(FIELD_NAMES.map((name) => [name, textOf(data.get(name))])));
+  // Sending the same words again after an error is the same submission: it may have been stored already.
+  const key = unsettled.body === body && unsettled.key ? unsettled.key : newKey();
+  Object.assign(unsettled, { body, key });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     // The attribute, not `form.action`: relative, so it goes to whoever served the page, i.e. the proxy.
-    const response = await fetchImpl(form.getAttribute('action') ?? '/api/contact', {
+    const response = await postWithOneRetry(fetchImpl, form.getAttribute('action') ?? '/api/contact', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Idempotency-Key': key },
+      body,
       signal: controller.signal,
     });
     const fieldErrors = response.status === 400 ? await fieldErrorsOf(response) : undefined;
+    // A definite answer settles the submission; the next one gets a key of its own.
+    if (response.status === 201 || response.status === 400 || response.status === 413) {
+      delete unsettled.body;
+      delete unsettled.key;
+    }
     if (response.status === 201) {
       form.reset();
       showStatus(status, 'sent', CONTACT_STATUS.sent);
