@@ -1,19 +1,18 @@
 import { hostname } from 'node:os';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { contactStorePathFromEnv } from './contact-store.js';
+import { RequestLineController, stdoutDestination } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
-import { lazyChildLoggerFactory } from './plugins/lazy-child-logger.js';
-import { batchedStdout } from './plugins/log-stream.js';
-import requestLog, { type LogDestination } from './plugins/request-log.js';
 import contact from './routes/contact.js';
 import health from './routes/health.js';
 import hello from './routes/hello.js';
 
 export interface LoggerOptions {
   level: string;
-  /** Where the JSON lines go; standard output when absent. */
-  stream?: LogDestination;
+  /** Where the JSON lines go; buffered standard output when absent. */
+  stream?: DestinationStream;
 }
 
 export interface AppOptions {
@@ -28,15 +27,10 @@ export async function buildApp({
   logger = false,
   contactStorePath = contactStorePathFromEnv(),
 }: AppOptions = {}): Promise<FastifyInstance> {
-  // Standard output in batches: the same lines, one write per 32 KB or 10 ms (plugins/log-stream.ts),
-  // 1.13 × 1.07 req/s (BENCHMARKS.md, steps 6 and 10). pino and the request log share it: lines keep their order.
-  const destination = logger ? (logger.stream ?? batchedStdout()) : undefined;
   const app = Fastify({
-    logger: logger && destination ? { level: logger.level, stream: destination } : false,
-    // Each request's child logger (with its reqId) is made only if something logs through it.
-    childLoggerFactory: lazyChildLoggerFactory,
-    // One line per request comes from the request-log plugin, not Fastify's two (incoming + completed).
-    logController: new LogController({ disableRequestLogging: true }),
+    logger: logger && { level: logger.level, stream: logger.stream ?? stdoutDestination() },
+    // One line per request, written when it completes (logger.ts), instead of Fastify's two.
+    logController: new RequestLineController(),
     // The proxy sets X-Request-ID; reusing it ties the proxy's log line to ours.
     requestIdHeader: 'x-request-id',
     // Behind nginx: the client address comes from X-Forwarded-For, which only the proxy can reach us with.
@@ -52,14 +46,12 @@ export async function buildApp({
 
   // Names the replica in every answer: with several back-ends behind the proxy, this is how you tell them apart.
   const servedBy = hostname();
-  // Callback-style hooks here and in the plugins: no promise and microtask per hook; 34 → 29 µs of CPU per request.
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-served-by', servedBy);
     done(null, payload);
   });
 
   await app.register(gracefulClose);
-  if (destination) await app.register(requestLog, { destination });
   await app.register(errors);
   await app.register(hello, { prefix: '/api' });
   await app.register(health, { prefix: '/api' });
