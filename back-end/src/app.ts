@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { contactStorePathFromEnv } from './contact-store.js';
+import { contactStorePathFromEnv, createContactStore } from './contact-store.js';
 import { RequestLineController, stdoutDestination } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
@@ -42,6 +42,8 @@ export async function buildApp({
     // Keep-alive longer than nginx's upstream keepalive_timeout (60s), so nginx never reuses a socket we just closed.
     keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    // Bodies are checked as sent: every problem at once, no type coercion, and unknown fields refused, not dropped.
+    ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false } },
   });
 
   // Names the replica in every answer: with several back-ends behind the proxy, this is how you tell them apart.
@@ -51,10 +53,13 @@ export async function buildApp({
     done(null, payload);
   });
 
+  const contactStore = createContactStore(contactStorePath);
+  app.addHook('onClose', () => contactStore.close());
+
   await app.register(gracefulClose);
   await app.register(errors);
   await app.register(hello, { prefix: '/api' });
   await app.register(health, { prefix: '/api' });
-  await app.register(contact, { prefix: '/api', storePath: contactStorePath });
+  await app.register(contact, { prefix: '/api', store: contactStore });
   return app;
 }

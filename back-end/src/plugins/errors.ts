@@ -6,10 +6,17 @@ export interface ErrorBody {
   statusCode: number;
   error: string;
   message: string;
+  /** For a 400 about a form: each invalid field, with what is wrong with it in the visitor's words. */
+  fields?: Record<string, string>;
 }
 
-function sendError(reply: FastifyReply, statusCode: number, message: string) {
-  const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+function sendError(reply: FastifyReply, statusCode: number, message: string, fields?: Record<string, string>) {
+  const body: ErrorBody = {
+    statusCode,
+    error: STATUS_CODES[statusCode] ?? 'Error',
+    message,
+    ...(fields && { fields }),
+  };
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }
 
@@ -36,13 +43,13 @@ const errors: FastifyPluginAsync = async (app) => {
     return sendError(reply, 404, `No route for ${request.method} ${path}`);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler((error: FastifyError & Pick<ErrorBody, 'fields'>, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 500) {
       request.log.error({ err: error }, 'request failed');
       return sendError(reply, statusCode, 'Something went wrong on our side.');
     }
-    return sendError(reply, statusCode, error.message);
+    return sendError(reply, statusCode, error.message, error.fields);
   });
 };
 

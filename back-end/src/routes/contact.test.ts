@@ -4,8 +4,9 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { readContactMessages } from '../contact-store.js';
+import { SERVER_ERROR_BODY } from '../testing/answers.js';
 import { useTempDir } from '../testing/temp-dir.js';
-import { REDIRECT_INVALID, REDIRECT_SENT, prefersHtml } from './contact.js';
+import { REDIRECT_INVALID, REDIRECT_SENT } from './contact.js';
 
 /** What Chrome and Firefox send with a plain form submit. */
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
@@ -240,11 +241,7 @@ describe('POST /api/contact, refused', () => {
     const res = await postJson(valid, broken);
     await broken.close();
     expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({
-      statusCode: 500,
-      error: 'Internal Server Error',
-      message: 'Something went wrong on our side.',
-    });
+    expect(res.json()).toEqual(SERVER_ERROR_BODY);
   });
 });
 
@@ -276,7 +273,7 @@ describe('POST /api/contact from a browser without JavaScript', () => {
   });
 });
 
-describe('prefersHtml', () => {
+describe('which form posts get a page back: the ones whose Accept ranks HTML above JSON', () => {
   it.each<[string | undefined, boolean]>([
     [BROWSER_ACCEPT, true],
     ['text/html', true],
@@ -289,7 +286,8 @@ describe('prefersHtml', () => {
     ['TEXT/HTML; Q=1', true],
     ['', false],
     [undefined, false],
-  ])('%j → %s', (accept, expected) => {
-    expect(prefersHtml(accept)).toBe(expected);
+  ])('%j → %s', async (accept, expected) => {
+    const res = await postForm(valid, accept === undefined ? {} : { accept });
+    expect(res.statusCode).toBe(expected ? 303 : 201);
   });
 });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { createContactStore, type ContactMessage } from '../contact-store.js';
-import type { ErrorBody } from '../plugins/errors.js';
+import accepts from '@fastify/accepts';
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
+import type { ContactMessage, ContactStore } from '../contact-store.js';
 
 export interface ContactOptions {
-  /** The JSON-lines file messages are appended to. */
-  storePath: string;
+  /** Where accepted messages are kept. */
+  store: ContactStore;
 }
 
 const JSON_TYPE = 'application/json';
@@ -16,154 +17,112 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 export const REDIRECT_SENT = '/?contact=sent#contact';
 export const REDIRECT_INVALID = '/?contact=invalid#contact';
 
-const FIELD_NAMES = ['name', 'email', 'message'] as const;
-type FieldName = (typeof FIELD_NAMES)[number];
+type FieldName = 'name' | 'email' | 'message';
 export type ContactFields = Pick<ContactMessage, FieldName>;
 
-interface FieldRule {
-  label: string;
-  maxLength: number;
-  missing: string;
-  /** Extra check on the trimmed, non-empty value; answers the problem, if any. */
-  shapeProblem?: (value: string) => string | undefined;
+// A non-empty local part, exactly one @, then at least two non-empty dot-separated labels; no spaces anywhere.
+const EMAIL_SHAPE = '^[^\\s@]+@(?:[^\\s@.]+\\.)+[^\\s@.]+$';
+
+// Lengths count characters (code points); the form's maxlength counts UTF-16 units, so it never lets more through.
+const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+
+const bodySchema = {
+  type: 'object',
+  properties: { name: text(100), email: { ...text(254), pattern: EMAIL_SHAPE }, message: text(2000) },
+  required: ['name', 'email', 'message'],
+  // Unknown fields are refused rather than dropped: a client sending them has a bug worth seeing.
+  additionalProperties: false,
+} as const;
+
+/** How each field is named to a visitor, and what to say when it is left empty. */
+const WORDING: Record<FieldName, { label: string; missing: string }> = {
+  name: { label: 'Your name', missing: 'Please enter your name.' },
+  email: { label: 'Your email address', missing: 'Please enter your email address.' },
+  message: { label: 'Your message', missing: 'Please enter a message.' },
+};
+const FIELD_NAMES = Object.keys(WORDING) as FieldName[];
+const isFieldName = (key: string): key is FieldName => Object.hasOwn(WORDING, key);
+
+/** One schema error as the field it concerns and a sentence a visitor understands. */
+function problems({ keyword, instancePath, params }: FastifySchemaValidationError): [string, string][] {
+  if (keyword === 'additionalProperties') return [[String(params.additionalProperty), 'This field is not accepted.']];
+  // The schema constrains our three fields only, so any other error names one of them, or the body itself.
+  const field = (keyword === 'required' ? params.missingProperty : instancePath.slice(1)) as FieldName | '';
+  // A body that is not an object at all (an array, a string, null) has every field missing.
+  if (field === '') return FIELD_NAMES.map((name) => [name, WORDING[name].missing]);
+  const { label, missing } = WORDING[field];
+  switch (keyword) {
+    case 'type':
+      return [[field, `${label} must be text.`]];
+    case 'maxLength':
+      return [[field, `${label} must be at most ${String(params.limit)} characters.`]];
+    case 'pattern':
+      return [[field, 'Please enter an email address like name@example.com.']];
+    default: // required, minLength
+      return [[field, missing]];
+  }
 }
 
-// A non-empty local part, exactly one @, then at least two non-empty dot-separated labels; no spaces anywhere.
-const EMAIL_SHAPE = /^[^\s@]+@(?:[^\s@.]+\.)+[^\s@.]+$/;
+/** The schema's errors as a 400 naming every invalid field at once (ajv's allErrors), so the form can mark them all. */
+function invalidFields(errors: FastifySchemaValidationError[]): Error {
+  const found = new Map<string, string>();
+  for (const error of errors) {
+    for (const [field, problem] of problems(error)) {
+      // Length before shape: an empty or overlong email address is not also told its shape is wrong.
+      if (!found.has(field) || error.keyword !== 'pattern') found.set(field, problem);
+    }
+  }
+  // Our fields in form order, then unknown ones as sent; fromEntries makes "__proto__" an own key like any other.
+  const rank = (field: string) => (isFieldName(field) ? FIELD_NAMES.indexOf(field) : FIELD_NAMES.length);
+  const fields = Object.fromEntries([...found].sort(([a], [b]) => rank(a) - rank(b)));
+  const message = `Some fields need attention: ${Object.keys(fields).join(', ')}.`;
+  return Object.assign(new Error(message), { statusCode: 400, fields });
+}
 
-// Lengths count UTF-16 code units, as the form's `maxlength` does, so the browser and the API agree.
-const RULES: Record<FieldName, FieldRule> = {
-  name: { label: 'Your name', maxLength: 100, missing: 'Please enter your name.' },
-  email: {
-    label: 'Your email address',
-    maxLength: 254,
-    missing: 'Please enter your email address.',
-    shapeProblem: (value) =>
-      EMAIL_SHAPE.test(value) ? undefined : 'Please enter an email address like name@example.com.',
-  },
-  message: { label: 'Your message', maxLength: 2000, missing: 'Please enter a message.' },
-};
-
-export type ContactValidation = { ok: true; value: ContactFields } | { ok: false; fields: Record<string, string> };
+function unsupportedType(): Error {
+  return Object.assign(new Error(`Send the message as ${JSON_TYPE} or ${FORM_TYPE}.`), { statusCode: 415 });
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Checks every field (not just the first bad one) so the form can mark them all at once. */
-export function validateContact(body: unknown): ContactValidation {
-  const input = isRecord(body) ? body : {};
-  const fields: Record<string, string> = {};
-  const value: ContactFields = { name: '', email: '', message: '' };
+const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
+  // Registered here, not app-wide: this is the only route a form posts to, and the only one that answers with a page.
+  await app.register(formbody);
+  await app.register(accepts);
+  // JSON and plain form posts only; Fastify answers any other type with 415.
+  app.removeContentTypeParser('text/plain');
 
-  for (const field of FIELD_NAMES) {
-    const rule = RULES[field];
-    const raw = input[field];
-    if (raw === undefined) {
-      fields[field] = rule.missing;
-      continue;
-    }
-    if (typeof raw !== 'string') {
-      fields[field] = `${rule.label} must be text.`;
-      continue;
-    }
-    const trimmed = raw.trim();
-    const problem =
-      trimmed === ''
-        ? rule.missing
-        : trimmed.length > rule.maxLength
-          ? `${rule.label} must be at most ${rule.maxLength} characters.`
-          : rule.shapeProblem?.(trimmed);
-    if (problem) fields[field] = problem;
-    else value[field] = trimmed;
-  }
-  // Unknown fields are refused rather than dropped: a client sending them has a bug worth seeing.
-  for (const key of Object.keys(input)) {
-    if (!Object.hasOwn(RULES, key)) fields[key] = 'This field is not accepted.';
-  }
-  return Object.keys(fields).length === 0 ? { ok: true, value } : { ok: false, fields };
-}
-
-/** Repeated keys become an array (and so fail the "must be text" check) instead of silently keeping one. */
-function parseForm(body: string): Record<string, string | string[]> {
-  const fields = new Map<string, string | string[]>();
-  for (const [key, value] of new URLSearchParams(body)) {
-    const earlier = fields.get(key);
-    fields.set(key, earlier === undefined ? value : [earlier, value].flat());
-  }
-  // fromEntries defines own properties, so a key like "__proto__" is just an unknown field.
-  return Object.fromEntries(fields);
-}
-
-function mediaType(request: FastifyRequest): string {
-  return (request.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
-}
-
-/** The q-value the Accept header gives `type`, taken from its most specific matching range. */
-function acceptQuality(ranges: { range: string; q: number }[], type: string): number {
-  const [major] = type.split('/');
-  const specificity = (range: string) => (range === type ? 3 : range === `${major}/*` ? 2 : range === '*/*' ? 1 : 0);
-  const best = ranges.reduce<{ q: number; specificity: number }>(
-    (found, { range, q }) => (specificity(range) > found.specificity ? { q, specificity: specificity(range) } : found),
-    { q: 0, specificity: 0 },
-  );
-  return best.q;
-}
-
-/**
- * True when the Accept header ranks HTML above JSON: a browser's own form submit (text/html first,
- * anything else at q=0.8), not a script. A tie or no header means JSON, the API's own language.
- */
-export function prefersHtml(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const ranges = accept.split(',').map((part) => {
-    const [range = '', ...params] = part.split(';').map((piece) => piece.trim().toLowerCase());
-    const q = Number(params.find((param) => param.startsWith('q='))?.slice(2) ?? 1);
-    return { range, q: Number.isFinite(q) ? q : 0 };
-  });
-  return acceptQuality(ranges, 'text/html') > acceptQuality(ranges, JSON_TYPE);
-}
-
-function httpError(statusCode: number, message: string): Error & { statusCode: number } {
-  return Object.assign(new Error(message), { statusCode });
-}
-
-const contact: FastifyPluginAsync<ContactOptions> = async (app, { storePath }) => {
-  const store = createContactStore(storePath);
-  app.addHook('onClose', async () => store.close());
-
-  // Registered here, not app-wide: this is the only route a plain HTML form posts to.
-  app.addContentTypeParser(FORM_TYPE, { parseAs: 'string' }, (_request, body, done) => {
-    done(null, parseForm(String(body)));
-  });
-
-  app.post(
+  app.post<{ Body: ContactFields }>(
     '/contact',
     {
-      // Checked before the body is read; Fastify alone would also parse text/plain and accept a missing type.
-      onRequest: async (request) => {
-        const type = mediaType(request);
-        if (type !== JSON_TYPE && type !== FORM_TYPE) {
-          throw httpError(415, `Send the message as ${JSON_TYPE} or ${FORM_TYPE}.`);
+      schema: { body: bodySchema },
+      schemaErrorFormatter: invalidFields,
+      // The handler decides how to answer an invalid post: JSON to a script, a redirect to a browser.
+      attachValidation: true,
+      // An empty post with no type would reach validation as "every field missing"; it is the wrong type instead.
+      onRequest: (request, _reply, done) => done(request.headers['content-type'] ? undefined : unsupportedType()),
+      // White space around an answer is not part of it: trimmed before the schema checks emptiness and length.
+      preValidation: (request, _reply, done) => {
+        const body: unknown = request.body;
+        if (isRecord(body)) {
+          for (const field of FIELD_NAMES) if (typeof body[field] === 'string') body[field] = body[field].trim();
         }
+        done();
       },
     },
     async (request, reply) => {
-      // A browser posting the form without JavaScript must land on a page, not on raw JSON.
-      const fromPlainForm = mediaType(request) === FORM_TYPE && prefersHtml(request.headers.accept);
-      const result = validateContact(request.body);
-      if (!result.ok) {
+      // A browser posting the form without JavaScript must land on a page, not on raw JSON. A tie means JSON.
+      const fromPlainForm =
+        request.mediaType === FORM_TYPE && request.accepts().type([JSON_TYPE, 'text/html']) === 'text/html';
+      if (request.validationError) {
         if (fromPlainForm) return reply.redirect(REDIRECT_INVALID, 303);
-        const body: ErrorBody & { fields: Record<string, string> } = {
-          statusCode: 400,
-          error: 'Bad Request',
-          message: `Some fields need attention: ${Object.keys(result.fields).join(', ')}.`,
-          fields: result.fields,
-        };
-        return reply.code(400).send(body);
+        throw request.validationError;
       }
 
-      const stored: ContactMessage = { id: randomUUID(), receivedAt: new Date().toISOString(), ...result.value };
+      const { name, email, message } = request.body;
+      const stored: ContactMessage = { id: randomUUID(), receivedAt: new Date().toISOString(), name, email, message };
       // A failed write rejects here and leaves through the error handler as a 500: never a 201 for a lost message.
       await store.append(stored);
       if (fromPlainForm) return reply.redirect(REDIRECT_SENT, 303);
