@@ -129,21 +129,27 @@ describe('errors', () => {
 });
 
 describe('shutdown', () => {
-  it('finishes a request in flight when closed, then refuses new connections', async () => {
+  it('finishes a request in flight on close, asking the client to close its socket, then refuses new ones', async () => {
     const server = await buildApp();
+    let arrived = () => {};
+    const inHandler = new Promise<void>((resolve) => (arrived = resolve));
     let release = () => {};
     server.get('/api/slow', async () => {
+      arrived();
       await new Promise<void>((resolve) => (release = resolve));
       return 'done';
     });
     const address = await server.listen({ host: '127.0.0.1', port: 0 });
     const inFlight = fetch(`${address}/api/slow`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Closed only once the request is in the handler, however slow the machine.
+    await inHandler;
     const closed = server.close();
     setTimeout(() => release(), 200);
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('done');
+    // Without it a keep-alive client (the proxy's upstream pool) would hold the socket and close() would wait on it.
+    expect(res.headers.get('connection')).toBe('close');
     await closed;
     await expect(fetch(`${address}/api/hello`)).rejects.toThrow();
   });

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { contactStorePathFromEnv, createContactStore } from './contact-store.js';
+import { createContactStore, DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
 import { RequestLineController, stdoutDestination } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
@@ -25,7 +25,7 @@ export interface AppOptions {
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
 export async function buildApp({
   logger = false,
-  contactStorePath = contactStorePathFromEnv(),
+  contactStorePath = DEFAULT_CONTACT_STORE_PATH,
 }: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger && { level: logger.level, stream: logger.stream ?? stdoutDestination() },

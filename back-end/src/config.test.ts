@@ -1,14 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { listenAddress } from './config.js';
+import { loadConfig } from './config.js';
+import { DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
 
-describe('listenAddress', () => {
-  it('listens on 0.0.0.0:5252 by default', () => {
-    expect(listenAddress({})).toEqual({ host: '0.0.0.0', port: 5252 });
+describe('loadConfig', () => {
+  it('listens on 0.0.0.0:5252, logs at info and stores messages under the cwd by default', () => {
+    expect(loadConfig({})).toEqual({
+      host: '0.0.0.0',
+      port: 5252,
+      logLevel: 'info',
+      contactStorePath: DEFAULT_CONTACT_STORE_PATH,
+    });
   });
-  it('takes PORT and HOST from the environment', () => {
-    expect(listenAddress({ PORT: '8081', HOST: '127.0.0.1' })).toEqual({ host: '127.0.0.1', port: 8081 });
+
+  it('takes every setting from the environment', () => {
+    const env = { PORT: '8081', HOST: '127.0.0.1', LOG_LEVEL: 'debug', CONTACT_STORE_PATH: '/data/messages.jsonl' };
+    expect(loadConfig(env)).toEqual({
+      host: '127.0.0.1',
+      port: 8081,
+      logLevel: 'debug',
+      contactStorePath: '/data/messages.jsonl',
+    });
   });
+
+  it('treats an empty HOST, LOG_LEVEL or CONTACT_STORE_PATH as unset', () => {
+    expect(loadConfig({ HOST: '', LOG_LEVEL: '', CONTACT_STORE_PATH: '' })).toEqual(loadConfig({}));
+  });
+
   it.each(['', 'abc', '0', '70000', '80.5', '-1'])('refuses PORT=%j', (port) => {
-    expect(() => listenAddress({ PORT: port })).toThrow(/PORT must be/);
+    expect(() => loadConfig({ PORT: port })).toThrow(/^PORT must be a whole number from 1 to 65535/);
+  });
+
+  it.each(['loud', 'INFO', 'warning'])('refuses LOG_LEVEL=%j, listing the levels it takes', (level) => {
+    expect(() => loadConfig({ LOG_LEVEL: level })).toThrow(
+      `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${level}"`,
+    );
   });
 });

@@ -1,10 +1,42 @@
-/** Reads the listening address from the environment; a bad PORT stops start-up with a clear message. */
-export function listenAddress(env: NodeJS.ProcessEnv = process.env): { host: string; port: number } {
-  const raw = env.PORT ?? '5252';
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+import type { LevelWithSilent } from 'pino';
+import { DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
+
+/** Everything the back-end takes from its environment; nothing else reads `process.env`. */
+export interface Config {
+  host: string;
+  port: number;
+  logLevel: LevelWithSilent;
+  /** The JSON-lines file contact messages are appended to. */
+  contactStorePath: string;
+}
+
+const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function isLogLevel(value: string): value is LevelWithSilent {
+  return LOG_LEVELS.includes(value);
+}
+
+function port(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < 1 || value > 65535) {
     throw new Error(`PORT must be a whole number from 1 to 65535, got "${raw}"`);
   }
-  // 0.0.0.0 so the proxy can reach us across the Compose network; HOST narrows it, e.g. to 127.0.0.1.
-  return { host: env.HOST ?? '0.0.0.0', port };
+  return value;
+}
+
+function logLevel(raw: string): LevelWithSilent {
+  if (!isLogLevel(raw)) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return raw;
+}
+
+/** Reads and checks the environment; a bad value stops start-up with an error naming its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    // 0.0.0.0 so the proxy can reach us across the Compose network; HOST narrows it, e.g. to 127.0.0.1.
+    host: env.HOST || '0.0.0.0',
+    port: port(env.PORT ?? '5252'),
+    logLevel: logLevel(env.LOG_LEVEL || 'info'),
+    // Empty counts as unset, so `CONTACT_STORE_PATH=` in a Compose file cannot point at the cwd itself.
+    contactStorePath: env.CONTACT_STORE_PATH || DEFAULT_CONTACT_STORE_PATH,
+  };
 }

@@ -1,7 +1,7 @@
 // The image's HEALTHCHECK: node alone, since the runtime image has no curl.
-import { listenAddress } from './config.js';
+import { loadConfig } from './config.js';
 
-const { port } = listenAddress();
+const { port } = loadConfig();
 try {
   const response = await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(2000) });
   process.exit(response.ok ? 0 : 1);

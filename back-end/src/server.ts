@@ -1,32 +1,20 @@
+import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
-import { listenAddress } from './config.js';
+import { loadConfig } from './config.js';
 
-/** Docker sends SIGKILL 10 s after SIGTERM; we give up a little earlier so the exit is ours. */
-const SHUTDOWN_GRACE_MS = 8000;
+const config = loadConfig();
+const app = await buildApp({ logger: { level: config.logLevel }, contactStorePath: config.contactStorePath });
 
-const { host, port } = listenAddress();
-const app = await buildApp({ logger: { level: process.env.LOG_LEVEL ?? 'info' } });
-
-let closing = false;
-async function shutDown(signal: NodeJS.Signals): Promise<void> {
-  if (closing) return;
-  closing = true;
-  app.log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
-  const force = setTimeout(() => {
-    app.log.error('requests still in flight after the grace period; exiting anyway');
-    process.exit(1);
-  }, SHUTDOWN_GRACE_MS);
-  force.unref();
+// Docker sends SIGKILL 10 s after SIGTERM; giving up a little earlier makes the exit ours, and logged.
+closeWithGrace({ delay: 8000, logger: app.log }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+  else app.log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
   await app.close();
   app.log.info('shut down cleanly');
-  // No process.exit(): with the server closed the event loop empties and Node exits by itself, after
-  // the last log line is flushed. Should anything still hold it open, the timer above ends it.
-  process.exitCode = 0;
-}
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void shutDown(s));
+});
 
 try {
-  await app.listen({ host, port });
+  await app.listen({ host: config.host, port: config.port });
 } catch (error) {
   app.log.fatal({ err: error }, 'could not start');
   process.exit(1);
