@@ -4,7 +4,15 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'back-end', root: 'back-end', include: ['src/**/*.test.ts'], environment: 'node' } },
-      { test: { name: 'scripts', root: 'scripts', include: ['*.test.ts'], environment: 'node', testTimeout: 120_000 } },
+      {
+        test: {
+          name: 'scripts',
+          root: 'scripts',
+          include: ['**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+        },
+      },
       { test: { name: 'front-end', root: 'front-end', include: ['src/**/*.test.ts'], environment: 'happy-dom' } },
       { test: { name: 'monitoring', root: 'monitoring', include: ['*.test.ts'], environment: 'node' } },
       { test: { name: 'deploy', root: 'deploy', include: ['*.test.ts'], environment: 'node', testTimeout: 60_000 } },

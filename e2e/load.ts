@@ -90,7 +90,8 @@ export function describeLoad(scenario: string, result: LoadResult): string {
     .join(' ');
   return (
     `[scenario] ${scenario}: sent=${result.sent} in ${(result.durationMs / 1000).toFixed(1)}s, ` +
-    `failures=${result.failures}, 5xx=${serverErrors(result)}, statuses=${JSON.stringify(result.statuses)}, by replica: ${spread}` +
+    `failures=${result.failures}, 5xx=${serverErrors(result)}, statuses=${JSON.stringify(result.statuses)}, ` +
+    `by replica: ${spread}` +
     (result.failureSamples.length ? `, e.g. ${result.failureSamples.join(' | ')}` : '')
   );
 }

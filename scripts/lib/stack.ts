@@ -244,6 +244,76 @@ export class Stack {
   }
 
   async down(): Promise<void> {
-    await this.execLoud(['down', '--volumes', '--remove-orphans', '--timeout', '15']);
+    await this.execLoud(DOWN);
+  }
+
+  /**
+   * A detached shell, in a session of its own so Ctrl-C does not reach it, that runs `down` once this
+   * process is gone, however it ended (SIGKILL included). Returns the function that calls it off.
+   */
+  downWhenGone(): () => void {
+    const [command, args] = this.args(DOWN);
+    const watcher = spawn(
+      'sh',
+      ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$@"', String(process.pid), command, ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, ...this.env }, detached: true, stdio: 'ignore' },
+    );
+    watcher.unref();
+    return () => {
+      if (watcher.pid !== undefined && watcher.exitCode === null) process.kill(-watcher.pid, 'SIGTERM');
+    };
+  }
+}
+
+const DOWN = ['down', '--volumes', '--remove-orphans', '--timeout', '15'];
+
+/**
+ * Brings `stack` up (clearing what an aborted run left), runs `body`, and takes the stack down again, the
+ * same way for every script: on success, on failure, on Ctrl-C or SIGTERM (exit 130 or 143), and through
+ * downWhenGone() when this process is killed outright. `body` gets a signal that aborts on Ctrl-C; it must
+ * keep the event loop free (tsx kills a child that does not take a signal at once), so heavy work goes to
+ * child processes.
+ */
+export async function withStack<T>(
+  stack: Stack,
+  label: string,
+  body: (interrupted: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const log = (message: string): void => console.error(`[${label}] ${message}`);
+  const callOffWatcher = stack.downWhenGone();
+  const interrupt = new AbortController();
+  let starting: Promise<unknown> = Promise.resolve();
+  let downing: Promise<void> | undefined;
+  const down = (): Promise<void> =>
+    (downing ??= starting
+      .catch(() => undefined)
+      .then(async () => {
+        log(`taking ${stack.project} down …`);
+        await stack.down();
+        callOffWatcher();
+      })
+      .catch((error: unknown) => log(`down failed (${String(error)}); retried once this process has ended`)));
+  let firstSignalAt = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // tsx relays the terminal's Ctrl-C, so the first one can arrive twice.
+    if (interrupt.signal.aborted) {
+      if (Date.now() - firstSignalAt > 1000) log(`${signal}: still taking the stack down, one moment …`);
+      return;
+    }
+    firstSignalAt = Date.now();
+    log(`${signal}: stopping`);
+    interrupt.abort();
+    void down().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  try {
+    starting = stack.execLoud(['down', '--volumes', '--remove-orphans', '--timeout', '5']).then(() => stack.up());
+    await starting;
+    return await body(interrupt.signal);
+  } finally {
+    await down();
+    // Interrupted: the signal handler ends the process; the failure it caused in `body` is no news.
+    if (interrupt.signal.aborted) await new Promise(() => undefined);
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
 }

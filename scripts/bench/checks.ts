@@ -7,6 +7,14 @@ export interface Check {
   unit: string;
 }
 
+export const check = (what: string, value: number, op: Check['op'], limit: number, unit = '×'): Check => ({
+  what,
+  value,
+  op,
+  limit,
+  unit,
+});
+
 export const passes = (c: Check): boolean =>
   c.op === '≥' ? c.value >= c.limit : c.op === '≤' ? c.value <= c.limit : c.value < c.limit;
 

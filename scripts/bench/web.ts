@@ -10,17 +10,27 @@
  *    and every run's JSON report to artifacts/lighthouse/.
  * 4. Exits non-zero when any median score is below 100, naming the audits that lost points.
  *
- * The stack is always taken down at the end: on success, on failure and on Ctrl+C.
+ * The stack is taken down at the end, on success, failure and Ctrl-C alike (withStack in scripts/lib/stack.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
-import { REPO_ROOT, Stack, composeCommand, dockerWorks, dotEnv, ensureBaseImages, freePort, run } from './lib/stack.js';
-import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from './lib/chromium.js';
+import {
+  REPO_ROOT,
+  Stack,
+  composeCommand,
+  dockerWorks,
+  dotEnv,
+  ensureBaseImages,
+  freePort,
+  run,
+  withStack,
+} from '../lib/stack.js';
+import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../lib/chromium.js';
 
 const PROJECT = 'softy-pinko-lighthouse';
 const OUT_DIR = join(REPO_ROOT, 'artifacts', 'lighthouse');
@@ -83,107 +93,10 @@ function log(message: string): void {
   console.log(`[bench:web] ${message}`);
 }
 
-// ------------------------------------------------------------------------------------ teardown --
-//
-// `tsx` runs this file in a child process and, on Ctrl+C, SIGKILLs that child unless it acknowledges
-// the signal within ~60 ms. So this process keeps its event loop free (Lighthouse runs in a child
-// process of its own, never in here), and a detached guardian takes the stack down should this
-// process die anyway.
-
-let stack: Stack | undefined;
-/** Settles when `compose up` has finished, well or not: the stack is taken down only after that. */
-let stackStarting: Promise<unknown> | undefined;
-let guardian: ChildProcess | undefined;
-let lighthouseChild: ChildProcess | undefined;
-let teardownPromise: Promise<void> | undefined;
-let interrupted = false;
-
-/**
- * A shell in its own session (so Ctrl+C does not reach it) that waits for this process to end, then
- * runs `compose down` for our project. Stopped once this process has taken the stack down itself.
- */
-function startGuardian(compose: string[]): ChildProcess {
-  const down = [
-    ...compose,
-    '--project-name',
-    PROJECT,
-    '--file',
-    `${REPO_ROOT}docker-compose.yml`,
-    'down',
-    '--volumes',
-    '--remove-orphans',
-    '--timeout',
-    '15',
-  ];
-  const child = spawn(
-    'sh',
-    ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$@"', String(process.pid), ...down],
-    {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: 'ignore',
-    },
-  );
-  child.unref();
-  return child;
-}
-
-function stopGuardian(): void {
-  if (guardian?.pid === undefined) return;
-  try {
-    process.kill(-guardian.pid, 'SIGTERM'); // the shell and its `sleep`
-  } catch {
-    // already gone
-  }
-  guardian = undefined;
-}
-
-/** Asks a running Lighthouse to stop (it closes its Chromium on SIGINT) and waits for it, 10 s at most. */
-async function stopLighthouse(): Promise<void> {
-  const child = lighthouseChild;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGINT');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Stops Lighthouse and takes the stack down; safe to call more than once (runs once). */
-function teardown(): Promise<void> {
-  teardownPromise ??= (async () => {
-    await stopLighthouse();
-    if (!stack) return;
-    await stackStarting?.catch(() => undefined);
-    log(`taking the stack down (project ${PROJECT})`);
-    try {
-      await stack.down();
-      stopGuardian();
-    } catch (error) {
-      // The guardian is left running: it tries again once this process has ended.
-      console.error(`[bench:web] could not take the stack down: ${(error as Error).message}`);
-      console.error(
-        `[bench:web] if containers remain: ${stack.compose.join(' ')} --project-name ${PROJECT} down --volumes --remove-orphans`,
-      );
-    }
-  })();
-  return teardownPromise;
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) {
-    console.error(`[bench:web] ${signal}: still cleaning up, one moment …`);
-    return;
-  }
-  interrupted = true;
-  console.error(`\n[bench:web] ${signal}: stopping Lighthouse and taking the stack down …`);
-  void teardown().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-}
-
 // -------------------------------------------------------------------------------------- running --
 
 /** One Lighthouse run in a child process; its JSON report is written to `outputPath` and returned. */
-async function runLighthouse(url: string, preset: Preset, outputPath: string): Promise<Result> {
+async function runLighthouse(url: string, preset: Preset, outputPath: string, stop: AbortSignal): Promise<Result> {
   const args = [
     LIGHTHOUSE_CLI,
     url,
@@ -198,13 +111,14 @@ async function runLighthouse(url: string, preset: Preset, outputPath: string): P
     cwd: REPO_ROOT,
     env: { ...process.env, CHROME_PATH: CHROMIUM_PATH },
     stdio: ['ignore', 'inherit', 'inherit'],
+    // On Ctrl-C Lighthouse gets SIGINT, on which it closes its Chromium.
+    signal: stop,
+    killSignal: 'SIGINT',
   });
-  lighthouseChild = child;
   const [code, signal] = (await new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (...result) => resolve(result));
   })) as [number | null, NodeJS.Signals | null];
-  lighthouseChild = undefined;
   // A run that hit a runtime error (page did not load, …) still writes its report, and exits 1.
   if (existsSync(outputPath)) return JSON.parse(readFileSync(outputPath, 'utf8')) as Result;
   throw new Error(`Lighthouse (${preset}) wrote no report (${signal ?? `exit ${code}`})`);
@@ -217,20 +131,21 @@ async function runLighthouse(url: string, preset: Preset, outputPath: string): P
  */
 const ATTEMPTS_PER_RUN = 3;
 
-async function measure(url: string, preset: Preset, outputPath: string, label: string): Promise<Result> {
+async function measure(url: string, preset: Preset, outputPath: string, stop: AbortSignal): Promise<Result> {
   for (let attempt = 1; ; attempt++) {
     let problem: string;
     try {
-      const lhr = await runLighthouse(url, preset, outputPath);
+      const lhr = await runLighthouse(url, preset, outputPath, stop);
       if (!lhr.runtimeError || attempt === ATTEMPTS_PER_RUN) return lhr;
       problem = `${lhr.runtimeError.code}: ${lhr.runtimeError.message}`;
     } catch (error) {
-      if (interrupted || attempt === ATTEMPTS_PER_RUN) throw error;
+      if (stop.aborted || attempt === ATTEMPTS_PER_RUN) throw error;
       problem = (error as Error).message;
     }
-    if (interrupted) throw new Error('interrupted');
+    stop.throwIfAborted();
     console.error(
-      `[bench:web] ${label}: Lighthouse could not measure (${problem}); running it again (attempt ${attempt + 1}/${ATTEMPTS_PER_RUN})`,
+      `[bench:web] ${outputPath}: Lighthouse could not measure (${problem}); ` +
+        `again (attempt ${attempt + 1}/${ATTEMPTS_PER_RUN})`,
     );
     rmSync(outputPath, { force: true });
   }
@@ -311,69 +226,53 @@ function conditions(lhr: Result): string {
   return parts.join(', ');
 }
 
-function table(
-  medians: Record<Preset, Figures>,
-  runs: Run[],
-  url: string,
-  runsPerPreset: number,
-  chromium: string,
-): string {
-  const first = runs[0]!.lhr;
+const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+
+/** The medians of both presets beside the template's figures, one row a figure. */
+function figureRows(medians: Record<Preset, Figures>, runsPerPreset: number): string[] {
+  const both = (label: string, template: string, shown: (figures: Figures) => string): string =>
+    row([label, template, shown(medians.mobile), shown(medians.desktop)]);
+  const columns = ['mobile', 'desktop'].map((preset) => `Softy Pinko, ${preset} (median of ${runsPerPreset})`);
+  return [
+    row(['', 'Original template (mobile, from the issue)', ...columns]),
+    row(['---', '---:', '---:', '---:']),
+    ...CATEGORIES.map((id) => both(CATEGORY_NAMES[id], String(TEMPLATE.scores[id]), (f) => fmt.score(f.scores[id]))),
+    both('Largest Contentful Paint', TEMPLATE.lcp, (f) => fmt.seconds(f.lcpMs)),
+    both('Cumulative Layout Shift', DASH, (f) => fmt.cls(f.cls)),
+    both('Total Blocking Time', DASH, (f) => fmt.ms(f.tbtMs)),
+    both('Bytes transferred', TEMPLATE.bytes, (f) => fmt.bytes(f.bytes)),
+    both('Requests', String(TEMPLATE.requests), (f) => fmt.count(f.requests)),
+  ];
+}
+
+/** Where and how the runs were made: machine, versions, throttling, and every run's scores. */
+function footnotes(runs: Run[], url: string, chromium: string): string[] {
   const cpus = os.cpus();
   const benchmarks = runs.map((run) => run.lhr.environment.benchmarkIndex);
   const benchmark = median(benchmarks);
-  const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  const lines = [
-    `## Lighthouse: Softy Pinko vs the original template`,
-    '',
-    row([
-      '',
-      'Original template (mobile, from the issue)',
-      `Softy Pinko, mobile (median of ${runsPerPreset})`,
-      `Softy Pinko, desktop (median of ${runsPerPreset})`,
-    ]),
-    row(['---', '---:', '---:', '---:']),
-    ...CATEGORIES.map((id) =>
-      row([
-        CATEGORY_NAMES[id],
-        String(TEMPLATE.scores[id]),
-        fmt.score(medians.mobile.scores[id]),
-        fmt.score(medians.desktop.scores[id]),
-      ]),
-    ),
-    row([
-      'Largest Contentful Paint',
-      TEMPLATE.lcp,
-      fmt.seconds(medians.mobile.lcpMs),
-      fmt.seconds(medians.desktop.lcpMs),
-    ]),
-    row(['Cumulative Layout Shift', DASH, fmt.cls(medians.mobile.cls), fmt.cls(medians.desktop.cls)]),
-    row(['Total Blocking Time', DASH, fmt.ms(medians.mobile.tbtMs), fmt.ms(medians.desktop.tbtMs)]),
-    row(['Bytes transferred', TEMPLATE.bytes, fmt.bytes(medians.mobile.bytes), fmt.bytes(medians.desktop.bytes)]),
-    row([
-      'Requests',
-      String(TEMPLATE.requests),
-      fmt.count(medians.mobile.requests),
-      fmt.count(medians.desktop.requests),
-    ]),
-    '',
-    `- Machine: ${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}` +
-      (benchmark === null
-        ? ''
-        : `; Lighthouse benchmarkIndex ${Math.round(benchmark)} (median; ${Math.round(Math.min(...benchmarks))}–${Math.round(Math.max(...benchmarks))} over the runs)`),
-    `- Lighthouse ${first.lighthouseVersion}, Chromium ${chromium} (headless, ${CHROMIUM_PATH}), Node ${process.version}`,
+  const [low, high] = [Math.min(...benchmarks), Math.max(...benchmarks)].map(Math.round);
+  const index = benchmark === null ? '' : `; Lighthouse benchmarkIndex ${Math.round(benchmark)} (${low}–${high})`;
+  const machine = `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  const perPreset = PRESETS.map((preset) => {
+    const presetRuns = runs.filter((run) => run.preset === preset);
+    const scores = (id: Category): string => presetRuns.map((run) => fmt.score(run.figures.scores[id])).join('/');
+    const perRun = CATEGORIES.map((id) => `${CATEGORY_NAMES[id].toLowerCase()} ${scores(id)}`);
+    const settings = presetRuns[0] ? conditions(presetRuns[0].lhr) : 'n/a';
+    return `- ${preset}: ${settings}; scores per run: ${perRun.join(', ')}`;
+  });
+  return [
+    `- Machine: ${machine} RAM, ${os.type()} ${os.release()}${index}`,
+    `- Lighthouse ${runs[0]!.lhr.lighthouseVersion}, Chromium ${chromium} (headless, ${CHROMIUM_PATH}), ` +
+      `Node ${process.version}`,
     `- ${url} through the proxy, Compose project \`${PROJECT}\`; categories ${CATEGORIES.join(', ')}`,
-    ...PRESETS.map((preset) => {
-      const presetRuns = runs.filter((run) => run.preset === preset);
-      const perRun = CATEGORIES.map(
-        (id) =>
-          `${CATEGORY_NAMES[id].toLowerCase()} ${presetRuns.map((run) => fmt.score(run.figures.scores[id])).join('/')}`,
-      );
-      return `- ${preset}: ${presetRuns[0] ? conditions(presetRuns[0].lhr) : 'n/a'}; scores per run: ${perRun.join(', ')}`;
-    }),
+    ...perPreset,
     `- ${DASH}: not quoted for the template. Scores and figures are medians, each taken on its own.`,
   ];
-  return `${lines.join('\n')}\n`;
+}
+
+function table(medians: Record<Preset, Figures>, runs: Run[], url: string, runsPerPreset: number, chromium: string) {
+  const lines = ['## Lighthouse: Softy Pinko vs the original template', '', ...figureRows(medians, runsPerPreset)];
+  return `${[...lines, '', ...footnotes(runs, url, chromium)].join('\n')}\n`;
 }
 
 interface LostPoints {
@@ -426,7 +325,8 @@ function lostPointsText(lost: LostPoints[], runs: Run[], runsPerPreset: number):
       );
     for (const audit of audits) {
       lines.push(
-        `  - \`${audit.id}\` — ${audit.title} (weight ${audit.weight}; lost points in ${audit.runs.length}/${runsPerPreset} runs: ${audit.runs.join('; ')})`,
+        `  - \`${audit.id}\` — ${audit.title} (weight ${audit.weight}; ` +
+          `lost points in ${audit.runs.length}/${runsPerPreset} runs: ${audit.runs.join('; ')})`,
       );
     }
   }
@@ -434,8 +334,9 @@ function lostPointsText(lost: LostPoints[], runs: Run[], runsPerPreset: number):
   if (lost.some((entry) => entry.category === 'performance') && slowRuns > 0) {
     lines.push(
       '',
-      `Note: in ${slowRuns}/${runs.length} runs Lighthouse's benchmarkIndex was below ${SLOW_CPU_BENCHMARK_INDEX} (a busy or slow CPU). ` +
-        'Timing metrics (TBT above all) grow with CPU load: rerun on an idle machine, or with `--runs 5`, before chasing them.',
+      `Note: in ${slowRuns}/${runs.length} runs Lighthouse's benchmarkIndex was below ` +
+        `${SLOW_CPU_BENCHMARK_INDEX} (a busy or slow CPU). Timing metrics (TBT above all) grow with CPU load: ` +
+        'rerun on an idle machine, or with `--runs 5`, before chasing them.',
     );
   }
   return `${lines.join('\n')}\n`;
@@ -443,100 +344,80 @@ function lostPointsText(lost: LostPoints[], runs: Run[], runsPerPreset: number):
 
 // ----------------------------------------------------------------------------------------- main --
 
+/** Every run of every preset, one after another; each run's JSON report lands in OUT_DIR. */
+async function runAll(url: string, runsPerPreset: number, stop: AbortSignal): Promise<Run[]> {
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const runs: Run[] = [];
+  for (const preset of PRESETS) {
+    for (let index = 1; index <= runsPerPreset; index++) {
+      const lhr = await measure(url, preset, join(OUT_DIR, `${preset}-run${index}.json`), stop);
+      const figures = figuresOf(lhr);
+      runs.push({ preset, index, lhr, figures });
+      const scores = CATEGORIES.map((id) => `${id} ${fmt.score(figures.scores[id])}`).join(', ');
+      const timings = `LCP ${fmt.seconds(figures.lcpMs)}, TBT ${fmt.ms(figures.tbtMs)}, CLS ${fmt.cls(figures.cls)}`;
+      log(`${preset} run ${index}/${runsPerPreset}: ${scores}; ${timings}`);
+      if (lhr.runtimeError)
+        console.error(`[bench:web]   runtime error: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
+      for (const warning of lhr.runWarnings) console.error(`[bench:web]   warning: ${warning}`);
+    }
+  }
+  return runs;
+}
+
+/** Prints and writes the summary; the exit code: 1 when a median score is below 100. */
+function report(runs: Run[], url: string, runsPerPreset: number, chromium: string): number {
+  const medians = {
+    mobile: medianFigures(runs.filter((run) => run.preset === 'mobile')),
+    desktop: medianFigures(runs.filter((run) => run.preset === 'desktop')),
+  };
+  const summary = table(medians, runs, url, runsPerPreset, chromium);
+  const lost = lostPoints(runs, medians);
+  const failing = lost.length
+    ? `\n### Scores below 100: audits that lost points\n\n${lostPointsText(lost, runs, runsPerPreset)}`
+    : '';
+  writeFileSync(join(OUT_DIR, 'summary.md'), summary + failing);
+  const perRun = runs.map(({ preset, index, figures }) => ({ preset, index, figures }));
+  const json = { url, runsPerPreset, medians, template: TEMPLATE, runs: perRun, lostPoints: lost };
+  writeFileSync(join(OUT_DIR, 'summary.json'), `${JSON.stringify(json, null, 2)}\n`);
+  console.log(`\n${summary}`);
+  log(`reports: ${OUT_DIR}/{mobile,desktop}-run<N>.json, summary.md, summary.json`);
+  if (lost.length === 0) {
+    log('every median score is 100');
+    return 0;
+  }
+  console.error(failing);
+  console.error(`[bench:web] FAILED: ${lost.length} median score(s) below 100`);
+  return 1;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
   const runsPerPreset = Number(values.runs);
   if (!Number.isInteger(runsPerPreset) || runsPerPreset < 1)
     throw new Error(`--runs must be a positive integer, not ${values.runs}`);
-
   const missing = chromiumMissing();
   if (missing) throw new Error(missing);
   if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
   const chromium = await chromiumVersion();
-
   await ensureBaseImages('bench:web');
   const env = dotEnv();
-  const compose = await composeCommand();
-  stack = new Stack(compose, PROJECT, await freePort(), env, { tag: 'lighthouse' });
-  guardian = startGuardian(compose);
+  const stack = new Stack(await composeCommand(), PROJECT, await freePort(), env, { tag: 'lighthouse' });
   const url = `${stack.baseUrl}/`;
-  try {
-    log(
-      `building and starting the stack as ${PROJECT} on ${stack.baseUrl}` +
-        (env.NODE_IMAGE ? ` (base images ${env.NODE_IMAGE}, ${env.NGINX_IMAGE})` : ''),
-    );
-    stackStarting = stack.up();
-    await stackStarting;
+  const images = env.NODE_IMAGE ? ` (base images ${env.NODE_IMAGE}, ${env.NGINX_IMAGE})` : '';
+  log(`building and starting the stack as ${PROJECT} on ${stack.baseUrl}${images}`);
+  return withStack(stack, 'bench:web', async (stop) => {
     const answer = await fetch(url);
     if (!answer.ok) throw new Error(`GET ${url} answered ${answer.status}, not 200`);
     await answer.arrayBuffer();
-
-    rmSync(OUT_DIR, { recursive: true, force: true });
-    mkdirSync(OUT_DIR, { recursive: true });
-
-    log(
-      `Lighthouse ${LIGHTHOUSE_VERSION}, Chromium ${chromium}: ${runsPerPreset} run(s) per preset (${PRESETS.join(', ')})`,
-    );
-    const runs: Run[] = [];
-    for (const preset of PRESETS) {
-      for (let index = 1; index <= runsPerPreset; index++) {
-        const lhr = await measure(
-          url,
-          preset,
-          join(OUT_DIR, `${preset}-run${index}.json`),
-          `${preset} run ${index}/${runsPerPreset}`,
-        );
-        const figures = figuresOf(lhr);
-        runs.push({ preset, index, lhr, figures });
-        const scores = CATEGORIES.map((id) => `${id} ${fmt.score(figures.scores[id])}`).join(', ');
-        log(
-          `${preset} run ${index}/${runsPerPreset}: ${scores}; LCP ${fmt.seconds(figures.lcpMs)}, TBT ${fmt.ms(figures.tbtMs)}, CLS ${fmt.cls(figures.cls)}`,
-        );
-        if (lhr.runtimeError)
-          console.error(`[bench:web]   runtime error: ${lhr.runtimeError.code}: ${lhr.runtimeError.message}`);
-        for (const warning of lhr.runWarnings) console.error(`[bench:web]   warning: ${warning}`);
-      }
-    }
-
-    const medians = {
-      mobile: medianFigures(runs.filter((run) => run.preset === 'mobile')),
-      desktop: medianFigures(runs.filter((run) => run.preset === 'desktop')),
-    };
-    const report = table(medians, runs, url, runsPerPreset, chromium);
-    const lost = lostPoints(runs, medians);
-    const failing =
-      lost.length > 0
-        ? `\n### Scores below 100: audits that lost points\n\n${lostPointsText(lost, runs, runsPerPreset)}`
-        : '';
-    writeFileSync(join(OUT_DIR, 'summary.md'), report + failing);
-    writeFileSync(
-      join(OUT_DIR, 'summary.json'),
-      `${JSON.stringify({ url, runsPerPreset, medians, template: TEMPLATE, runs: runs.map(({ preset, index, figures }) => ({ preset, index, figures })), lostPoints: lost }, null, 2)}\n`,
-    );
-
-    console.log(`\n${report}`);
-    log(`reports: ${OUT_DIR}/{mobile,desktop}-run<N>.json, summary.md, summary.json`);
-    if (lost.length === 0) {
-      log('every median score is 100');
-      return 0;
-    }
-    console.error(failing);
-    console.error(`[bench:web] FAILED: ${lost.length} median score(s) below 100`);
-    return 1;
-  } finally {
-    await teardown();
-  }
+    log(`Lighthouse ${LIGHTHOUSE_VERSION}, Chromium ${chromium}: ${runsPerPreset} run(s) per preset`);
+    return report(await runAll(url, runsPerPreset, stop), url, runsPerPreset, chromium);
+  });
 }
 
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-
 main().then(
-  (code) => {
-    if (!interrupted) process.exit(code);
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
-    if (interrupted) return;
     console.error(`[bench:web] ERROR: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     process.exit(1);
   },

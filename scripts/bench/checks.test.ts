@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { passes, shownValue, verdict, type Check } from './bench-checks.js';
+import { passes, shownValue, verdict, type Check } from './checks.js';
 
 const ratio = (value: number, op: Check['op'] = '≥', limit = 0.8): Check => ({
   what: 'req/s',
