@@ -2,9 +2,11 @@
  * The whole stack in real containers: built from the Dockerfiles, started with Compose, checked
  * through the published proxy port from the host and in headless Chromium, then taken down.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser } from './browser.js';
 import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
@@ -67,6 +69,58 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       if (line) return line;
     }
     return undefined;
+  }
+
+  /** The image a service's container runs. */
+  async function imageOf(service: string): Promise<string> {
+    const [id] = await stack.containers(service);
+    return stack.inspect<string>(id!, '.Config.Image');
+  }
+
+  /**
+   * Runs a service's image on its own, as Compose would (read-only, /tmp a tmpfs) but on no network, then
+   * gives `use` its container ID once /healthz answers on `port`; the container is removed afterwards.
+   */
+  async function alone(service: string, args: string[], port: number, use: (id: string) => Promise<void>) {
+    const started = await run('docker', [
+      'run',
+      '--detach',
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--network',
+      'none',
+      ...args,
+      await imageOf(service),
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    try {
+      for (let waited = 0; (await curl(id, `http://127.0.0.1:${port}/healthz`)).status !== 200; waited += 250) {
+        if (waited > 10_000)
+          throw new Error(`${service} alone: no /healthz (${(await run('docker', ['logs', id])).stderr})`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      await use(id);
+    } finally {
+      await run('docker', ['rm', '--force', id]);
+    }
+  }
+
+  /** A GET with curl inside a container: the status and the body. */
+  async function curl(id: string, url: string, headers: string[] = []): Promise<{ status: number; body: string }> {
+    const { stdout } = await run('docker', [
+      'exec',
+      id,
+      'curl',
+      '--silent',
+      '--write-out',
+      '\n%{http_code}',
+      ...headers.flatMap((header) => ['--header', header]),
+      url,
+    ]);
+    const end = stdout.lastIndexOf('\n');
+    return { status: Number(stdout.slice(end + 1)), body: stdout.slice(0, Math.max(end, 0)) };
   }
 
   describe('through the proxy', () => {
@@ -154,6 +208,51 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
+    it('keeps /.well-known/ out of the dot-file rule, so an ACME challenge can be served', async () => {
+      // Nothing there in the image: the page's own 404 through the proxy.
+      const missing = await fetch(`${stack.baseUrl}/.well-known/acme-challenge/x`);
+      expect(missing.status).toBe(404);
+      expect(await missing.text()).toMatch(/Softy\s*Pinko/);
+      // A challenge where certbot's webroot mode would put it: served, while dotfiles below it are not.
+      const webroot = mkdtempSync(join(tmpdir(), 'softy-pinko-acme-'));
+      try {
+        mkdirSync(join(webroot, 'acme-challenge'));
+        writeFileSync(join(webroot, 'acme-challenge', 'e2e-token'), 'e2e-token.thumbprint');
+        writeFileSync(join(webroot, 'acme-challenge', '.secret'), 'never served');
+        for (const path of [webroot, join(webroot, 'acme-challenge')]) chmodSync(path, 0o755);
+        const volume = `${webroot}:/usr/share/nginx/html/.well-known:ro`;
+        await alone('front-end', ['--volume', volume], 9000, async (id) => {
+          const base = 'http://127.0.0.1:9000/.well-known/acme-challenge';
+          expect(await curl(id, `${base}/e2e-token`)).toEqual({ status: 200, body: 'e2e-token.thumbprint' });
+          expect((await curl(id, `${base}/.secret`)).status).toBe(404);
+        });
+      } finally {
+        rmSync(webroot, { recursive: true, force: true });
+      }
+    });
+
+    it('sends /api and everything under /api/ to the API, but not /apiary', async () => {
+      const api = await fetch(`${stack.baseUrl}/api`);
+      expect(api.status).toBe(404);
+      expect(api.headers.get('x-served-by')).not.toBeNull();
+      expect(await api.json()).toMatchObject({ statusCode: 404 });
+      const apiary = await fetch(`${stack.baseUrl}/apiary`);
+      expect(apiary.status).toBe(404);
+      expect(apiary.headers.get('x-served-by')).toBeNull();
+      expect(apiary.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await apiary.text()).toMatch(/Softy\s*Pinko/);
+    });
+
+    it('answers /healthz whatever the Host (the kubelet sends the pod IP), and nothing else for a host it does not serve', async () => {
+      const ask = (path: string, host: string) =>
+        sendRaw(stack.proxyPort, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect(await ask('/healthz', '10.1.2.3')).toBe(200);
+      expect(await ask('/healthz', 'evil.example')).toBe(200);
+      expect(await ask('/', '10.1.2.3')).toBe(0);
+      expect(await ask('/api/hello', '10.1.2.3')).toBe(0);
+      expect(await ask('/', 'localhost')).toBe(200);
+    });
+
     it('answers /api/hello with exactly "Hello, World!"', async () => {
       const res = await fetch(`${stack.baseUrl}/api/hello`);
       expect(res.status).toBe(200);
@@ -197,6 +296,16 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       // The proxy is the edge: a client-supplied X-Forwarded-For is replaced, not trusted.
       expect(line?.remoteAddress).not.toBe('203.0.113.9');
       expect(line?.remoteAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    });
+
+    it('ignores X-Forwarded-For with TRUSTED_PROXIES off, the default: it logs the peer, not the claimed client', async () => {
+      await fetch(`${stack.baseUrl}/api/hello`, {
+        headers: { 'x-request-id': 'e2e-xff-ignored', 'x-forwarded-for': '203.0.113.10' },
+      });
+      const line = await proxyLogLine('e2e-xff-ignored');
+      expect(line?.status).toBe(200);
+      expect(line?.remote_addr).not.toBe('203.0.113.10');
+      expect(line?.remote_addr).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     });
 
     it('logs each request as one JSON line naming the upstream that served it', async () => {
@@ -453,6 +562,62 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const started = await run('docker', ['run', '--rm', '--env', 'API_RATE_LIMIT=lots', image]);
       expect(started.code).toBe(64);
       expect(started.stderr).toContain('API_RATE_LIMIT must look like 10r/s');
+    });
+
+    it('limits each visitor named by X-Forwarded-For when the peer is in TRUSTED_PROXIES, not the balancer', async () => {
+      const limit = ['--env', 'API_RATE_LIMIT=1r/m', '--env', 'API_RATE_BURST=1', '--env', 'RESOLVER=127.0.0.1'];
+      // Two visitors behind one balancer (curl on 127.0.0.1), 1 request a minute plus a burst of 1; no back-end: 503.
+      const statuses = async (id: string) => {
+        const ask = async (visitor: string) =>
+          (await curl(id, 'http://127.0.0.1/api/hello', [`X-Forwarded-For: ${visitor}, 127.0.0.1`])).status;
+        return [await ask('203.0.113.1'), await ask('203.0.113.1'), await ask('203.0.113.1'), await ask('203.0.113.2')];
+      };
+      await alone('proxy', [...limit, '--env', 'TRUSTED_PROXIES=127.0.0.0/8'], 80, async (id) => {
+        expect(await statuses(id)).toEqual([503, 503, 429, 503]);
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // the access log's flush
+        const { stdout } = await run('docker', ['logs', id]);
+        expect(stdout).toContain('"remote_addr":"203.0.113.1"');
+        expect(stdout).toContain('"remote_addr":"203.0.113.2"');
+      });
+      // Off (the default): one bucket for everyone behind the balancer.
+      await alone('proxy', limit, 80, async (id) => {
+        expect(await statuses(id)).toEqual([503, 503, 429, 429]);
+      });
+    });
+
+    it('takes the upstream host names and the DNS server from the environment, else from resolv.conf', async () => {
+      const [proxy] = await stack.containers('proxy');
+      const rendered = (await run('docker', ['exec', proxy!, 'cat', '/etc/nginx/conf.d/default.conf'])).stdout;
+      // Under Compose: Docker's embedded DNS, and the services' names.
+      expect(rendered).toContain('resolver 127.0.0.11 valid=5s');
+      expect(rendered).toContain('server front-end:9000 resolve;');
+      expect(rendered).toContain('server back-end:5252 resolve;');
+      const kubernetes = await run('docker', [
+        'run',
+        '--rm',
+        '--env',
+        'FRONT_END_HOST=front-end.softy-pinko.svc.cluster.local',
+        '--env',
+        'BACK_END_HOST=back-end.softy-pinko.svc.cluster.local',
+        '--env',
+        'RESOLVER=10.96.0.10',
+        await imageOf('proxy'),
+        'nginx',
+        '-T',
+      ]);
+      expect(kubernetes.code, kubernetes.stderr).toBe(0);
+      expect(kubernetes.stdout).toContain('resolver 10.96.0.10 valid=5s');
+      expect(kubernetes.stdout).toContain('server front-end.softy-pinko.svc.cluster.local:9000 resolve;');
+      expect(kubernetes.stdout).toContain('server back-end.softy-pinko.svc.cluster.local:5252 resolve;');
+      const bad = await run('docker', [
+        'run',
+        '--rm',
+        '--env',
+        'TRUSTED_PROXIES=10.0.0.0/8 everyone',
+        await imageOf('proxy'),
+      ]);
+      expect(bad.code).toBe(64);
+      expect(bad.stderr).toContain('TRUSTED_PROXIES must be addresses or CIDRs');
     });
   });
 

@@ -121,4 +121,28 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
     expect(await ask('softy-pinko.test')).toBe(301);
     expect(await ask('localhost')).toBe(301);
   });
+
+  it('answers /healthz over plain HTTP whatever the Host, for health checks and probes', async () => {
+    for (const host of ['10.1.2.3', 'localhost', 'softy-pinko.test']) {
+      const raw = `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+      expect(await sendRaw(stack.proxyPort, raw), host).toBe(200);
+    }
+  });
+
+  it('drops HTTPS requests for a host name it does not serve', async () => {
+    const ask = (host: string) =>
+      new Promise<string>((resolve) => {
+        const req = request(
+          { host: '127.0.0.1', port: httpsPort, path: '/', servername: 'localhost', ca, headers: { host } },
+          (res) => {
+            res.resume();
+            resolve(String(res.statusCode));
+          },
+        );
+        req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+        req.end();
+      });
+    expect(await ask('evil.example')).toBe('ECONNRESET');
+    expect(await ask('softy-pinko.test')).toBe('200');
+  });
 });

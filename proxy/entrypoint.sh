@@ -1,80 +1,90 @@
 #!/bin/sh
-# Turns the proxy's environment into nginx settings, then runs the command (nginx).
-# The root filesystem is read-only, so the generated files go to /tmp/nginx, which proxy.conf
-# includes: http.d/ in the http block, server.d/ in the server, api.d/ in `location /api`.
+# Checks the proxy's environment, fills it into the nginx templates (proxy.conf, templates/https.conf),
+# picks the static snippets for TLS on or off, then runs the command (nginx). The root filesystem is
+# read-only, so the output goes to /tmp/nginx; /etc/nginx/conf.d points at /tmp/nginx/conf.d.
+# The official image's 20-envsubst-on-templates.sh would render them, but our offline base images lack it.
 #
-#   API_RATE_LIMIT   requests per client address to /api, e.g. 10r/s or 600r/m   (default 10r/s)
-#   API_RATE_BURST   requests a client may go over that rate before getting 429s (default 20)
-#   SERVER_NAME      space-separated host names to serve; any other Host is dropped (unset: any)
-#   TLS_CERT_FILE    certificate (chain) and key, PEM, inside the container: both set turns HTTPS on
-#   TLS_KEY_FILE       port 443, TLS 1.2/1.3, HTTP/2, HSTS, and HTTP redirected to HTTPS
-#   PUBLIC_HTTPS_PORT  the port clients reach HTTPS on, for the redirect (default 443)
-set -eu
+#   API_RATE_LIMIT     requests per client address to the API: 10r/s (default), 600r/m, …
+#   API_RATE_BURST     requests a client may go over that rate before getting 429s (default 20)
+#   SERVER_NAME        host names served besides localhost and 127.0.0.1, space-separated; any other
+#                      Host is dropped (default localhost)
+#   TLS                on: HTTPS on 443 with /etc/nginx/tls/cert.pem and key.pem, and plain HTTP
+#                      redirected to it (default off)
+#   PUBLIC_HTTPS_PORT  the port clients reach HTTPS on, for that redirect (default 443)
+#   FRONT_END_HOST     the upstreams' host names, fully qualified under Kubernetes (defaults front-end
+#   BACK_END_HOST        and back-end)
+#   RESOLVER           the DNS server for them (default: /etc/resolv.conf's first nameserver)
+#   TRUSTED_PROXIES    addresses or CIDRs whose X-Forwarded-For names the client (default none)
+set -euf # -f: a name like *.example.com is not a file pattern
 
 fail() {
   echo "proxy: $*" >&2
   exit 64
 }
 
-generated=/tmp/nginx
-rm -rf "$generated"
-mkdir -p "$generated/http.d" "$generated/server.d" "$generated/api.d"
-
-# --- rate limit for the API ---------------------------------------------------------------------
-rate=${API_RATE_LIMIT:-10r/s}
-burst=${API_RATE_BURST:-20}
-echo "$rate" | grep -Eq '^[1-9][0-9]*r/[sm]$' || fail "API_RATE_LIMIT must look like 10r/s or 600r/m, got '$rate'"
-echo "$burst" | grep -Eq '^[0-9]+$' || fail "API_RATE_BURST must be a whole number, got '$burst'"
-cat >"$generated/http.d/rate-limit.conf" <<CONF
-# One bucket per client address; 10 MB holds about 160,000 addresses.
-limit_req_zone \$binary_remote_addr zone=api:10m rate=$rate;
-CONF
-cat >"$generated/api.d/rate-limit.conf" <<CONF
-# Bursts up to $burst are served at once (nodelay); beyond that, 429.
-limit_req zone=api burst=$burst nodelay;
-CONF
-
-# --- host names ---------------------------------------------------------------------------------
-if [ -n "${SERVER_NAME:-}" ]; then
-  echo "$SERVER_NAME" | grep -Eq '^[A-Za-z0-9.-]+( [A-Za-z0-9.-]+)*$' ||
-    fail "SERVER_NAME must be host names separated by spaces, got '$SERVER_NAME'"
-  # localhost and 127.0.0.1 stay allowed: the container's own health check uses them.
-  names=$(echo "localhost 127.0.0.1 $SERVER_NAME" | sed 's/\./\\./g; s/ /|/g')
-  cat >"$generated/server.d/server-name.conf" <<CONF
-# Requests for any other host name get their connection closed without an answer.
-if (\$host !~* ^($names)\$) {
-    return 444;
+# Whether every space-separated word of $2 matches the extended regex $1.
+each_matches() {
+  [ -z "$2" ] || ! printf '%s\n' $2 | grep -Evq "^($1)\$"
 }
-CONF
-fi
 
-# --- TLS, opt-in --------------------------------------------------------------------------------
-if [ -n "${TLS_CERT_FILE:-}" ] || [ -n "${TLS_KEY_FILE:-}" ]; then
-  for file in "${TLS_CERT_FILE:-}" "${TLS_KEY_FILE:-}"; do
-    [ -n "$file" ] || fail 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE'
-    [ -r "$file" ] || fail "cannot read $file (mounted, and readable by uid $(id -u)?)"
-  done
-  https_port=${PUBLIC_HTTPS_PORT:-443}
-  echo "$https_port" | grep -Eq '^[0-9]+$' || fail "PUBLIC_HTTPS_PORT must be a port number, got '$https_port'"
-  port_suffix=""
-  [ "$https_port" = 443 ] || port_suffix=":$https_port"
-  cat >"$generated/server.d/tls.conf" <<CONF
-listen 443 ssl;
-http2 on;
-ssl_certificate $TLS_CERT_FILE;
-ssl_certificate_key $TLS_KEY_FILE;
-# Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers.
-ssl_protocols TLSv1.2 TLSv1.3;
-ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
-ssl_prefer_server_ciphers off;
-ssl_session_cache shared:TLS:10m;
-ssl_session_timeout 1d;
-ssl_session_tickets off;
-# Plain HTTP only redirects; the health check (which does not follow redirects) still counts it as up.
-if (\$scheme = http) {
-    return 301 https://\$host$port_suffix\$request_uri;
+API_RATE_LIMIT=${API_RATE_LIMIT:-10r/s}
+API_RATE_BURST=${API_RATE_BURST:-20}
+SERVER_NAME=${SERVER_NAME:-localhost}
+TLS=${TLS:-off}
+PUBLIC_HTTPS_PORT=${PUBLIC_HTTPS_PORT:-443}
+FRONT_END_HOST=${FRONT_END_HOST:-front-end}
+BACK_END_HOST=${BACK_END_HOST:-back-end}
+RESOLVER=${RESOLVER:-$(awk '$1 == "nameserver" { print ($2 ~ /:/) ? "[" $2 "]" : $2; exit }' /etc/resolv.conf)}
+TRUSTED_PROXIES=${TRUSTED_PROXIES:-}
+
+host='[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?'
+address='[0-9A-Fa-f.:]+'
+echo "$API_RATE_LIMIT" | grep -Eq '^[1-9][0-9]*r/[sm]$' ||
+  fail "API_RATE_LIMIT must look like 10r/s or 600r/m, got '$API_RATE_LIMIT'"
+echo "$API_RATE_BURST" | grep -Eq '^[1-9][0-9]*$' ||
+  fail "API_RATE_BURST must be a whole number from 1 up, got '$API_RATE_BURST'"
+each_matches "(\*\.)?$host" "$SERVER_NAME" ||
+  fail "SERVER_NAME must be host names separated by spaces, got '$SERVER_NAME'"
+echo "$PUBLIC_HTTPS_PORT" | grep -Eq '^[1-9][0-9]{0,4}$' ||
+  fail "PUBLIC_HTTPS_PORT must be a port number, got '$PUBLIC_HTTPS_PORT'"
+echo "$FRONT_END_HOST" | grep -Eqx "$host" || fail "FRONT_END_HOST must be one host name, got '$FRONT_END_HOST'"
+echo "$BACK_END_HOST" | grep -Eqx "$host" || fail "BACK_END_HOST must be one host name, got '$BACK_END_HOST'"
+[ -n "$RESOLVER" ] || fail 'no nameserver in /etc/resolv.conf: set RESOLVER to a DNS server address'
+each_matches "$address|\[$address\](:[0-9]+)?|$host(:[0-9]+)?" "$RESOLVER" ||
+  fail "RESOLVER must be DNS server addresses separated by spaces, got '$RESOLVER'"
+each_matches "$address(/[0-9]{1,3})?" "$TRUSTED_PROXIES" ||
+  fail "TRUSTED_PROXIES must be addresses or CIDRs separated by spaces, got '$TRUSTED_PROXIES'"
+# localhost and 127.0.0.1 are always in the template's server_name: listed twice, nginx would warn.
+SERVER_NAME=$(printf '%s\n' $SERVER_NAME | grep -Fvix -e localhost -e 127.0.0.1 | sort -uf | tr '\n' ' ')
+
+out=/tmp/nginx
+rm -rf "$out"
+mkdir -p "$out/conf.d"
+export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOST BACK_END_HOST RESOLVER
+# Only these are filled in: nginx's own $variables stay as they are.
+render() {
+  envsubst '${API_RATE_LIMIT} ${API_RATE_BURST} ${SERVER_NAME} ${PUBLIC_HTTPS_PORT} ${FRONT_END_HOST}
+    ${BACK_END_HOST} ${RESOLVER}' <"/etc/nginx/templates/$1" >"$out/conf.d/$1"
 }
-CONF
-fi
+render default.conf
+
+case "$TLS" in
+  off)
+    ln -s /etc/nginx/snippets/listen-http.conf "$out/listen.conf"
+    ;;
+  on)
+    for file in /etc/nginx/tls/cert.pem /etc/nginx/tls/key.pem; do
+      [ -r "$file" ] || fail "TLS=on needs $file (mounted, and readable by uid $(id -u)?)"
+    done
+    ln -s /etc/nginx/snippets/listen-https.conf "$out/listen.conf"
+    render https.conf
+    ;;
+  *) fail "TLS must be on or off, got '$TLS'" ;;
+esac
+
+# One set_real_ip_from per trusted proxy; none leaves X-Forwarded-For unread.
+for cidr in $TRUSTED_PROXIES; do
+  echo "set_real_ip_from $cidr;"
+done >"$out/trusted-proxies.conf"
 
 exec "$@"
