@@ -410,6 +410,19 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         expect(stdout.trim(), service).not.toBe('0');
       }
     });
+
+    it("builds every image with a numeric user, so Kubernetes' runAsNonRoot can check it", async () => {
+      for (const service of ['front-end', 'back-end', 'proxy']) {
+        const { stdout } = await run('docker', [
+          'image',
+          'inspect',
+          '--format',
+          '{{.Config.User}}',
+          await imageOf(service),
+        ]);
+        expect(stdout.trim(), service).toMatch(/^[1-9]\d*(:\d+)?$/);
+      }
+    });
   });
 
   describe.skipIf(browserSkipReason() !== '')('in headless Chromium', () => {
