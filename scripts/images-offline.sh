@@ -11,6 +11,7 @@
 #   softy-pinko-base/prometheus:2.42  ~ prom/prometheus       (Debian bookworm)
 #   softy-pinko-base/nginx-prometheus-exporter:0.11
 #                                ~ nginx/nginx-prometheus-exporter (Debian bookworm)
+#   softy-pinko-base/postgres:17 ~ postgres:17             (Debian trixie)
 #
 # Afterwards an unchanged `docker-compose up --build` builds FROM them, because
 # docker-compose.yml passes ${NODE_IMAGE:-…} / ${NGINX_IMAGE:-…} as build args.
@@ -26,6 +27,9 @@ readonly NODE_TAG='softy-pinko-base/node:24'
 readonly PROMETHEUS_TAG='softy-pinko-base/prometheus:2.42'
 readonly NGINX_EXPORTER_TAG='softy-pinko-base/nginx-prometheus-exporter:0.11'
 readonly MONITORING_SUITE='bookworm' # prometheus 2.42 and prometheus-nginx-exporter 0.11
+readonly POSTGRES_TAG='softy-pinko-base/postgres:17'
+readonly POSTGRES_MAJOR='17'
+readonly POSTGRES_SUITE='trixie'    # bookworm has postgresql-15; trixie has 17
 readonly NGINX_SUITE='forky'      # bookworm only has nginx 1.22; forky has 1.30
 readonly NODE_SUITE='bookworm'    # same base as node:24-bookworm-slim
 readonly NGINX_MIN_VERSION='1.27.3' # first release with `resolve` in `upstream`
@@ -473,6 +477,161 @@ build_nginx_exporter() {
   log "built $NGINX_EXPORTER_TAG"
 }
 
+# -------------------------------------------------------- postgres image --
+# For docker-compose.postgres.yml: a look-alike of the official postgres:17 image from Debian trixie's
+# postgresql-17: the same paths (PGDATA, /var/run/postgresql), user postgres 999:999, PATH, STOPSIGNAL,
+# and an entrypoint with the part of the official one this project uses (see postgres_entrypoint).
+
+# docker-entrypoint.sh of the look-alike. Like the official one: POSTGRES_PASSWORD / POSTGRES_USER /
+# POSTGRES_DB, each also as *_FILE (a secret); an empty PGDATA is initialised with scram-sha-256 for TCP
+# and the database created; started as root it drops to postgres, started as postgres it just runs.
+# Not carried over: /docker-entrypoint-initdb.d, POSTGRES_INITDB_ARGS, POSTGRES_HOST_AUTH_METHOD.
+postgres_entrypoint() {
+  cat <<'ENTRYPOINT'
+#!/usr/bin/env bash
+set -Eeuo pipefail
+
+# VAR or VAR_FILE (not both), else the default; exported as VAR.
+file_env() {
+  local var="$1" file_var="${1}_FILE" value="${2:-}"
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+    echo "error: both $var and $file_var are set (but are exclusive)" >&2
+    exit 1
+  fi
+  if [ -n "${!var:-}" ]; then value="${!var}"; elif [ -n "${!file_var:-}" ]; then value="$(<"${!file_var}")"; fi
+  export "$var"="$value"
+  unset "$file_var"
+}
+
+# `postgres --version` and the like only print something: no set-up for them.
+wants_help() {
+  local arg
+  for arg; do
+    case "$arg" in -'?' | --help | --describe-config | -C | -V | --version) return 0 ;; esac
+  done
+  return 1
+}
+
+if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
+
+if [ "$1" = 'postgres' ] && ! wants_help "$@"; then
+  if [ "$(id -u)" = '0' ]; then
+    mkdir -p "$PGDATA" /var/run/postgresql
+    chown postgres:postgres "$PGDATA" /var/run/postgresql
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
+  fi
+  mkdir -p "$PGDATA"
+  chmod 700 "$PGDATA" 2>/dev/null || :
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    file_env POSTGRES_PASSWORD
+    file_env POSTGRES_USER postgres
+    file_env POSTGRES_DB "$POSTGRES_USER"
+    if [ -z "$POSTGRES_PASSWORD" ]; then
+      echo 'error: the database is uninitialized and the superuser password is not specified:' \
+        'set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE' >&2
+      exit 1
+    fi
+    initdb -D "$PGDATA" --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
+      --encoding=UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256
+    printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+    printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
+    if [ "$POSTGRES_DB" != 'postgres' ]; then
+      # Socket only, as the official image does: nothing can connect over TCP before the setup is done.
+      pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -k /var/run/postgresql" -w start
+      psql -v ON_ERROR_STOP=1 -h /var/run/postgresql -U "$POSTGRES_USER" -d postgres -q \
+        --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
+      pg_ctl -D "$PGDATA" -m fast -w stop
+    fi
+    echo 'PostgreSQL init process complete; ready for start up.'
+  fi
+  unset POSTGRES_PASSWORD
+fi
+exec "$@"
+ENTRYPOINT
+}
+
+# Runs inside the rootfs after postgresql-17 is installed: user postgres becomes 999:999 as in the official
+# image, the cluster Debian made is dropped (the entrypoint makes one in PGDATA), the directories are made.
+postgres_setup() {
+  cat <<'SETUP'
+set -eu
+old_uid="$(id -u postgres)"; old_gid="$(id -g postgres)"
+if [ "$old_uid" != 999 ]; then
+  ! getent passwd 999 >/dev/null || { echo 'uid 999 already taken in rootfs' >&2; exit 1; }
+  ! getent group 999 >/dev/null || { echo 'gid 999 already taken in rootfs' >&2; exit 1; }
+  groupmod -g 999 postgres
+  usermod -u 999 -g 999 postgres
+  find / -xdev \( -uid "$old_uid" -o -gid "$old_gid" \) -exec chown -h 999:999 {} +
+fi
+rm -rf /etc/postgresql/17 /var/lib/postgresql/17
+mkdir -p /var/lib/postgresql/data /var/run/postgresql /docker-entrypoint-initdb.d
+chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
+chmod 1777 /var/lib/postgresql/data
+chmod 3777 /var/run/postgresql
+/usr/lib/postgresql/17/bin/postgres --version | sed -n 's/.* \([0-9][0-9.]*\).*/\1/p' >/tmp/postgres.version
+SETUP
+}
+
+build_postgres() {
+  local tar="$WORK/postgres-rootfs.tar" ver usr_hook
+  usr_hook="$(merged_usr_hook)"
+  postgres_entrypoint >"$WORK/docker-entrypoint.sh"
+  postgres_setup >"$WORK/postgres-setup.sh"
+  log "building $POSTGRES_TAG: Debian $POSTGRES_SUITE minbase + postgresql-$POSTGRES_MAJOR (mmdebstrap, ~1 min)"
+  # No main cluster from the package's postinst: the entrypoint initialises PGDATA on first start.
+  # Check-Valid-Until=false: as for forky above, the mirror may be a snapshot with an expired Release file.
+  run_mmdebstrap postgres --mode=root --variant=minbase \
+    --include="postgresql-$POSTGRES_MAJOR" \
+    --aptopt='Acquire::Check-Valid-Until "false"' \
+    ${usr_hook:+"$usr_hook"} \
+    "${SLIM_OPTS[@]}" \
+    --essential-hook='mkdir -p "$1/etc/postgresql-common/createcluster.d" && echo "create_main_cluster = false" >"$1/etc/postgresql-common/createcluster.d/no-main-cluster.conf"' \
+    --customize-hook='cp "$SP_WORK/postgres-setup.sh" "$1/tmp/" && chroot "$1" sh /tmp/postgres-setup.sh && mv "$1/tmp/postgres.version" "$SP_WORK/" && rm "$1/tmp/postgres-setup.sh"' \
+    --customize-hook='install -m 0755 "$SP_WORK/docker-entrypoint.sh" "$1/usr/local/bin/docker-entrypoint.sh"' \
+    "$POSTGRES_SUITE" "$tar" "$MIRROR"
+  ver="$(cat "$WORK/postgres.version" 2>/dev/null || true)"
+  [[ "$ver" == "$POSTGRES_MAJOR".* ]] || die "no PostgreSQL $POSTGRES_MAJOR in the $POSTGRES_SUITE rootfs (got '$ver')"
+
+  local id
+  id="$(docker import \
+    --change "ENV PATH=/usr/lib/postgresql/$POSTGRES_MAJOR/bin:$STD_PATH" \
+    --change "ENV PG_MAJOR=$POSTGRES_MAJOR" \
+    --change "ENV PG_VERSION=$ver" \
+    --change 'ENV PGDATA=/var/lib/postgresql/data' \
+    --change 'VOLUME ["/var/lib/postgresql/data"]' \
+    --change 'EXPOSE 5432' \
+    --change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
+    --change 'CMD ["postgres"]' \
+    --message "images-offline.sh: Debian $POSTGRES_SUITE postgresql-$POSTGRES_MAJOR $ver" \
+    "$tar")"
+  rm -f "$tar"
+  # The official image stops with SIGINT: PostgreSQL's fast shutdown.
+  add_stopsignal "$id" SIGINT "$POSTGRES_TAG"
+
+  log "verifying $POSTGRES_TAG"
+  local got name="images-offline-postgres-$$" ready=0
+  got="$(docker run --rm "$POSTGRES_TAG" postgres --version)" || die "$POSTGRES_TAG: 'postgres --version' failed"
+  [[ "$got" == *" $ver"* ]] || die "$POSTGRES_TAG: 'postgres --version' says '$got', expected $ver"
+  [[ "$(docker run --rm "$POSTGRES_TAG" id -u postgres)" == 999 ]] || die "$POSTGRES_TAG: user postgres is not uid 999"
+  # What the Compose override relies on: started as postgres, the password from a file, a database made.
+  docker run -d --name "$name" --user postgres -e POSTGRES_USER=check -e POSTGRES_DB=check_db \
+    -e POSTGRES_PASSWORD_FILE=/tmp/pw --tmpfs /var/run/postgresql --entrypoint bash "$POSTGRES_TAG" \
+    -c 'echo s3cret >/tmp/pw && exec docker-entrypoint.sh postgres' >/dev/null \
+    || die "$POSTGRES_TAG: could not start a check container"
+  for _ in $(seq 1 60); do
+    if docker exec "$name" pg_isready -q -h 127.0.0.1 -U check -d check_db; then ready=1; break; fi
+    sleep 1
+  done
+  if [[ "$ready" == 1 ]]; then
+    got="$(docker exec -e PGPASSWORD=s3cret "$name" psql -h 127.0.0.1 -U check -d check_db -Atc 'SELECT current_database()')" \
+      || got=''
+  fi
+  [[ "$ready" == 1 && "$got" == check_db ]] || { docker logs "$name" 2>&1 | tail -20 >&2; docker rm -f "$name" >/dev/null; die "$POSTGRES_TAG: the init check failed"; }
+  docker rm -f "$name" >/dev/null
+  log "built $POSTGRES_TAG (PostgreSQL $ver)"
+}
+
 # ----------------------------------------------------------------- driver --
 if [[ "$FORCE" == 0 ]] && image_exists "$NGINX_TAG"; then
   log "$NGINX_TAG already exists — reusing it (--force to rebuild)"
@@ -510,6 +669,14 @@ for monitoring_image in "$PROMETHEUS_TAG:build_prometheus" "$NGINX_EXPORTER_TAG:
   fi
 done
 
+if [[ "$FORCE" == 0 ]] && image_exists "$POSTGRES_TAG"; then
+  log "$POSTGRES_TAG already exists — reusing it (--force to rebuild)"
+else
+  old_id="$(image_id "$POSTGRES_TAG")"
+  build_postgres
+  drop_old_image "$old_id" "$POSTGRES_TAG"
+fi
+
 # ------------------------------------------------------------------- .env --
 # Set our two keys, keep every other line (and the keys' position) intact.
 update_env() {
@@ -536,6 +703,9 @@ set_env_key() {
 set_env_key PROMETHEUS_IMAGE "$PROMETHEUS_TAG"
 set_env_key NGINX_EXPORTER_IMAGE "$NGINX_EXPORTER_TAG"
 log "wrote PROMETHEUS_IMAGE=$PROMETHEUS_TAG and NGINX_EXPORTER_IMAGE=$NGINX_EXPORTER_TAG to $ENV_FILE"
+# The PostgreSQL override's image (docker-compose.postgres.yml).
+set_env_key POSTGRES_IMAGE "$POSTGRES_TAG"
+log "wrote POSTGRES_IMAGE=$POSTGRES_TAG to $ENV_FILE"
 if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
   && ! git -C "$REPO_ROOT" check-ignore -q "$ENV_FILE"; then
   warn "$ENV_FILE is not git-ignored — add '.env' to .gitignore so it is never committed"
