@@ -217,7 +217,11 @@ describe('POST /api/contact, refused', () => {
   ])('refuses %s with 415', async (type, payload) => {
     const res = await app.inject({ method: 'POST', url: '/api/contact', headers: { 'content-type': type }, payload });
     expect(res.statusCode).toBe(415);
-    expect(res.json()).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type' });
+    expect(res.json()).toEqual({
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+      message: 'Send the message as application/json or application/x-www-form-urlencoded.',
+    });
   });
 
   it('refuses a post with no content type at all with 415', async () => {

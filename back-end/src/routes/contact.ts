@@ -91,8 +91,6 @@ const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
   // Registered here, not app-wide: this is the only route a form posts to, and the only one that answers with a page.
   await app.register(formbody);
   await app.register(accepts);
-  // JSON and plain form posts only; Fastify answers any other type with 415.
-  app.removeContentTypeParser('text/plain');
 
   app.post<{ Body: ContactFields }>(
     '/contact',
@@ -101,8 +99,10 @@ const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
       schemaErrorFormatter: invalidFields,
       // The handler decides how to answer an invalid post: JSON to a script, a redirect to a browser.
       attachValidation: true,
-      // An empty post with no type would reach validation as "every field missing"; it is the wrong type instead.
-      onRequest: (request, _reply, done) => done(request.headers['content-type'] ? undefined : unsupportedType()),
+      // Checked before the body is read, as Fastify's media type; without it an untyped empty post or text/plain
+      // would reach validation and be answered "every field missing".
+      onRequest: (request, _reply, done) =>
+        done(request.mediaType === JSON_TYPE || request.mediaType === FORM_TYPE ? undefined : unsupportedType()),
       // White space around an answer is not part of it: trimmed before the schema checks emptiness and length.
       preValidation: (request, _reply, done) => {
         const body: unknown = request.body;
