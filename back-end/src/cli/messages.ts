@@ -7,6 +7,7 @@
  *
  * `npm run messages` on a checkout; `docker compose exec back-end node dist/cli/messages.js` in a stack.
  */
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openContactStore, readContactMessages, storeSelectionFromEnv, type ContactStore } from '../contact-store.js';
 
@@ -61,7 +62,9 @@ export async function main(args: string[], io: CliIo): Promise<number> {
       const count = await listMessages(store, io.out);
       io.err(`${count} message(s) in the ${store.kind} store`);
     } else {
-      const { imported, alreadyThere } = await importMessages(store, rest[0]!);
+      // npm runs the workspace script in back-end/; INIT_CWD is where the operator typed the command.
+      const file = resolve(io.env.INIT_CWD ?? process.cwd(), rest[0]!);
+      const { imported, alreadyThere } = await importMessages(store, file);
       io.err(`imported ${imported} message(s) into PostgreSQL; ${alreadyThere} were there already`);
     }
     return 0;
