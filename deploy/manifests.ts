@@ -53,7 +53,13 @@ export async function render(kubectl: string, dir: string): Promise<K8sObject[]>
   });
   return parseAllDocuments(stdout).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`${dir}: ${doc.errors.map((e) => e.message).join('; ')}`);
-    return doc.toJS() as K8sObject;
+    const object = doc.toJS() as K8sObject;
+    // kustomize wraps a generated Secret's base64 at 70 characters; the API server's decoder skips the
+    // newlines (Go's base64 does), the models' "byte" format does not, so they are dropped as the server would.
+    if (object.kind === 'Secret' && object.data) {
+      for (const key of Object.keys(object.data)) object.data[key] = String(object.data[key]).replace(/[\r\n]/g, '');
+    }
+    return object;
   });
 }
 
