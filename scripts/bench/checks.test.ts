@@ -25,7 +25,7 @@ describe('bench checks', () => {
   });
 
   it('prints more decimals rather than a rounded value on the wrong side of the limit', () => {
-    // Run 12 of BENCHMARKS.md: 0.79922 printed as "0.80× ≥ 0.8× ❌ FAIL" read as a contradiction.
+    // A rounded "0.80× ≥ 0.8× ❌ FAIL" reads as a contradiction.
     expect(shownValue(ratio(0.7992249911055753))).toBe('0.799');
     expect(shownValue(ratio(0.79996))).toBe('0.79996');
     expect(shownValue(ratio(2.504, '≤', 2.5))).toBe('2.504');
