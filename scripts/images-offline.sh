@@ -319,12 +319,14 @@ tgz_version() { # version field of package/package.json inside an npm tarball
     | sed -n '/^[[:space:]]*"version":/{s/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p;q;}'
 }
 
-build_node() {
+# Downloads the official Node binary and npm from the npm registry into $WORK/node and $SP_NPM_TGZ;
+# sets the caller's node_ver and npm_ver.
+download_node() {
   command -v npm >/dev/null 2>&1 \
     || die "npm not found on the host; it is needed to download node-linux-$NODE_ARCH@$NODE_MAJOR and npm@$NPM_MAJOR (apt-get install npm)"
 
   log "downloading node-linux-$NODE_ARCH@$NODE_MAJOR and npm@$NPM_MAJOR from the npm registry"
-  local node_tgz npm_tgz node_ver npm_ver
+  local node_tgz npm_tgz
   node_tgz="$(npm_pack "node-linux-$NODE_ARCH@$NODE_MAJOR")"
   npm_tgz="$(npm_pack "npm@$NPM_MAJOR")"
   node_ver="$(tgz_version "$node_tgz")"
@@ -336,8 +338,11 @@ build_node() {
     || die "node-linux-$NODE_ARCH tarball has no package/bin/node"
   export SP_NPM_TGZ="$npm_tgz"
   log "Node v$node_ver, npm $npm_ver"
+}
 
-  local ca_hook=(--customize-hook=true)
+# Sets the caller's ca_hook: the mmdebstrap hook that installs the extra CA bundle, or a no-op.
+node_ca_hook() {
+  ca_hook=(--customize-hook=true)
   if [[ "$CA_BUNDLE" != none ]]; then
     # NODE_EXTRA_CA_CERTS adds these to Node's built-in roots, so npm inside
     # derived builds trusts e.g. a TLS-inspecting proxy the host trusts.
@@ -348,6 +353,33 @@ build_node() {
   else
     log "no extra CA bundle (--ca-bundle none)"
   fi
+}
+
+# Checks $NODE_TAG: node and npm at the versions downloaded, user node as uid 1000, the registry reachable.
+verify_node() {
+  local node_ver=$1 npm_ver=$2
+  log "verifying $NODE_TAG"
+  local got
+  got="$(docker run --rm "$NODE_TAG" node --version)" || die "$NODE_TAG: 'node --version' failed"
+  [[ "$got" == "v$node_ver" && "$got" == v"$NODE_MAJOR".* ]] || die "$NODE_TAG: node --version says '$got', expected v$node_ver"
+  got="$(docker run --rm "$NODE_TAG" npm --version)" || die "$NODE_TAG: 'npm --version' failed"
+  [[ "$got" == "$npm_ver" ]] || die "$NODE_TAG: npm --version says '$got', expected $npm_ver"
+  [[ "$(docker run --rm "$NODE_TAG" id -u node)" == 1000 ]] || die "$NODE_TAG: user node is not uid 1000"
+  if [[ "$REGISTRY_CHECK" == 1 ]]; then
+    # What `npm ci` in our Dockerfiles needs: TLS to the registry from inside
+    # a container. Fails here (not mid compose build) if the CA is missing.
+    log "checking npm registry access over TLS from inside $NODE_TAG"
+    docker run --rm "$NODE_TAG" npm view --no-update-notifier is-number version >/dev/null \
+      || die "$NODE_TAG cannot reach the npm registry (TLS-inspecting proxy? pass --ca-bundle FILE with its CA; or --skip-registry-check)"
+  fi
+}
+
+build_node() {
+  local node_ver npm_ver
+  download_node
+
+  local ca_hook
+  node_ca_hook
 
   # In bookworm, init-system-helpers pulls in `usrmerge`, which drags in full
   # perl (~45 MB). mmdebstrap's merged-usr hook sets up the /usr symlinks
@@ -389,20 +421,7 @@ build_node() {
     "$tar" "$NODE_TAG" >/dev/null
   rm -f "$tar"
 
-  log "verifying $NODE_TAG"
-  local got
-  got="$(docker run --rm "$NODE_TAG" node --version)" || die "$NODE_TAG: 'node --version' failed"
-  [[ "$got" == "v$node_ver" && "$got" == v"$NODE_MAJOR".* ]] || die "$NODE_TAG: node --version says '$got', expected v$node_ver"
-  got="$(docker run --rm "$NODE_TAG" npm --version)" || die "$NODE_TAG: 'npm --version' failed"
-  [[ "$got" == "$npm_ver" ]] || die "$NODE_TAG: npm --version says '$got', expected $npm_ver"
-  [[ "$(docker run --rm "$NODE_TAG" id -u node)" == 1000 ]] || die "$NODE_TAG: user node is not uid 1000"
-  if [[ "$REGISTRY_CHECK" == 1 ]]; then
-    # What `npm ci` in our Dockerfiles needs: TLS to the registry from inside
-    # a container. Fails here (not mid compose build) if the CA is missing.
-    log "checking npm registry access over TLS from inside $NODE_TAG"
-    docker run --rm "$NODE_TAG" npm view --no-update-notifier is-number version >/dev/null \
-      || die "$NODE_TAG cannot reach the npm registry (TLS-inspecting proxy? pass --ca-bundle FILE with its CA; or --skip-registry-check)"
-  fi
+  verify_node "$node_ver" "$npm_ver"
   log "built $NODE_TAG (node v$node_ver, npm $npm_ver)"
 }
 
