@@ -227,7 +227,11 @@ export class Stack {
     throw new Error(`stack ${this.project} not healthy after ${timeoutMs} ms: ${states.join(' ')}`);
   }
 
+  /** Calls off the watcher that up() started (downWhenGone), once down() has succeeded. */
+  private callOffWatcher: (() => void) | undefined;
+
   async up(): Promise<void> {
+    this.callOffWatcher ??= this.downWhenGone();
     try {
       await this.execLoud(['up', '--detach', '--build']);
       await this.waitHealthy();
@@ -245,13 +249,16 @@ export class Stack {
 
   async down(): Promise<void> {
     await this.execLoud(DOWN);
+    this.callOffWatcher?.();
+    this.callOffWatcher = undefined;
   }
 
   /**
    * A detached shell, in a session of its own so Ctrl-C does not reach it, that runs `down` once this
-   * process is gone, however it ended (SIGKILL included). Returns the function that calls it off.
+   * process is gone, however it ended (SIGKILL included): a stack brought up is never left behind.
+   * Returns the function that calls it off.
    */
-  downWhenGone(): () => void {
+  private downWhenGone(): () => void {
     const [command, args] = this.args(DOWN);
     const watcher = spawn(
       'sh',
@@ -269,8 +276,8 @@ const DOWN = ['down', '--volumes', '--remove-orphans', '--timeout', '15'];
 
 /**
  * Brings `stack` up (clearing what an aborted run left), runs `body`, and takes the stack down again, the
- * same way for every script: on success, on failure, on Ctrl-C or SIGTERM (exit 130 or 143), and through
- * downWhenGone() when this process is killed outright. `body` gets a signal that aborts on Ctrl-C; it must
+ * same way for every script: on success, on failure, on Ctrl-C or SIGTERM (exit 130 or 143), and, like
+ * every Stack brought up, through its watcher when this process is killed outright. `body` gets a signal that aborts on Ctrl-C; it must
  * keep the event loop free (tsx kills a child that does not take a signal at once), so heavy work goes to
  * child processes.
  */
@@ -280,7 +287,6 @@ export async function withStack<T>(
   body: (interrupted: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const log = (message: string): void => console.error(`[${label}] ${message}`);
-  const callOffWatcher = stack.downWhenGone();
   const interrupt = new AbortController();
   let starting: Promise<unknown> = Promise.resolve();
   let downing: Promise<void> | undefined;
@@ -290,7 +296,6 @@ export async function withStack<T>(
       .then(async () => {
         log(`taking ${stack.project} down …`);
         await stack.down();
-        callOffWatcher();
       })
       .catch((error: unknown) => log(`down failed (${String(error)}); retried once this process has ended`)));
   let firstSignalAt = 0;
