@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { createContactStore, DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
-import { RequestLineController, stdoutDestination } from './logger.js';
+import { RequestLineController } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
 import contact from './routes/contact.js';
@@ -11,8 +11,8 @@ import hello from './routes/hello.js';
 
 export interface LoggerOptions {
   level: string;
-  /** Where the JSON lines go; buffered standard output when absent. */
-  stream?: DestinationStream;
+  /** Where the JSON lines go: buffered standard output in the server (logger.ts), an array in tests. */
+  stream: DestinationStream;
 }
 
 export interface AppOptions {
@@ -28,7 +28,7 @@ export async function buildApp({
   contactStorePath = DEFAULT_CONTACT_STORE_PATH,
 }: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger && { level: logger.level, stream: logger.stream ?? stdoutDestination() },
+    logger: logger && { level: logger.level, stream: logger.stream },
     // One line per request, written when it completes (logger.ts), instead of Fastify's two.
     logController: new RequestLineController(),
     // The proxy sets X-Request-ID; reusing it ties the proxy's log line to ours.

@@ -1,9 +1,16 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { stdoutDestination } from './logger.js';
 
 const config = loadConfig();
-const app = await buildApp({ logger: { level: config.logLevel }, contactStorePath: config.contactStorePath });
+const logStream = stdoutDestination();
+/** Resolves once every buffered line is out: process.exit() would drop a batch still on its way to the pipe. */
+const logsWritten = () => new Promise((resolve) => logStream.flush(resolve));
+const app = await buildApp({
+  logger: { level: config.logLevel, stream: logStream },
+  contactStorePath: config.contactStorePath,
+});
 
 // Docker sends SIGKILL 10 s after SIGTERM; giving up a little earlier makes the exit ours, and logged.
 closeWithGrace({ delay: 8000, logger: app.log }, async ({ signal, err }) => {
@@ -11,11 +18,13 @@ closeWithGrace({ delay: 8000, logger: app.log }, async ({ signal, err }) => {
   else app.log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
   await app.close();
   app.log.info('shut down cleanly');
+  await logsWritten(); // close-with-grace calls process.exit() next
 });
 
 try {
   await app.listen({ host: config.host, port: config.port });
 } catch (error) {
   app.log.fatal({ err: error }, 'could not start');
+  await logsWritten();
   process.exit(1);
 }
