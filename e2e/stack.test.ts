@@ -298,6 +298,15 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       expect(line?.remoteAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     });
 
+    it("serves nginx's stub_status for the metrics exporter on the internal port 8080 only", async () => {
+      const [proxy] = await stack.containers('proxy');
+      const inside = await curl(proxy!, 'http://127.0.0.1:8080/stub_status');
+      expect(inside.status).toBe(200);
+      expect(inside.body).toMatch(/^Active connections: \d+/);
+      // Through the published port it is just another path of the page.
+      expect((await fetch(`${stack.baseUrl}/stub_status`)).status).toBe(404);
+    });
+
     it('ignores X-Forwarded-For with TRUSTED_PROXIES off, the default: it logs the peer, not the claimed client', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, {
         headers: { 'x-request-id': 'e2e-xff-ignored', 'x-forwarded-for': '203.0.113.10' },
