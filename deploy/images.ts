@@ -19,10 +19,20 @@ export interface ImageFacts {
 /** The three images this repository builds, keyed by their Compose service name. */
 export const ourImages = ['front-end', 'back-end', 'proxy'] as const;
 
-/** Images we do not build: what their own Dockerfiles declare, with where it is written. */
-export const upstreamUsers: Record<string, { uid: number; gid: number; source: string }> = {
+/** Images we do not build: the user their own Dockerfiles declare and what their probes may ask, with the source. */
+export const upstreamImages: Record<
+  string,
+  { uid: number; gid: number; source: string; probe: { exec: string } | { path: string; port: number } }
+> = {
   // docker-library/postgres Dockerfile: `groupadd -r postgres --gid=999; useradd -r -g postgres --uid=999`.
-  postgres: { uid: 999, gid: 999, source: 'docker-library/postgres' },
+  postgres: { uid: 999, gid: 999, source: 'docker-library/postgres', probe: { exec: 'pg_isready' } },
+  // nginx/nginx-prometheus-exporter Dockerfile: `USER 1001:1001`; it serves /metrics on 9113.
+  'nginx-prometheus-exporter': {
+    uid: 1001,
+    gid: 1001,
+    source: 'nginx/nginx-prometheus-exporter',
+    probe: { path: '/metrics', port: 9113 },
+  },
 };
 
 const read = (path: string): string => readFileSync(`${repoRoot}${path}`, 'utf8');

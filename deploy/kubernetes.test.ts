@@ -13,7 +13,7 @@ import {
   imageFacts,
   ourImages,
   resolverValidSeconds,
-  upstreamUsers,
+  upstreamImages,
 } from './images.js';
 import {
   findKubectl,
@@ -158,7 +158,7 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
         const where = `${w.metadata.name}/${c.name}`;
         const effective = { ...pod.securityContext, ...c.securityContext };
         const image = imageName(c.image);
-        const expected = isOurs(image) ? imageFacts(image) : upstreamUsers[image];
+        const expected = isOurs(image) ? imageFacts(image) : upstreamImages[image];
         expect(expected, `${where}: no known user for image ${c.image}`).toBeDefined();
         expect(expected!.uid, `${where}: its Dockerfile's USER must be numeric`).toBeTypeOf('number');
         expect(effective.runAsNonRoot, where).toBe(true);
@@ -248,9 +248,17 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
         expect(c.readinessProbe, where).toBeDefined();
         expect(c.livenessProbe, where).toBeDefined();
         if (!isOurs(image)) {
-          // PostgreSQL: readiness asks pg_isready; liveness only that the port answers.
-          expect(c.readinessProbe.exec.command[0], where).toBe('pg_isready');
-          expect(resolvePort(ports, c.livenessProbe.tcpSocket.port), where).toBe(5432);
+          const probe = upstreamImages[image]!.probe;
+          if ('exec' in probe) {
+            // PostgreSQL: readiness asks pg_isready; liveness only that the port answers.
+            expect(c.readinessProbe.exec.command[0], where).toBe(probe.exec);
+            expect(resolvePort(ports, c.livenessProbe.tcpSocket.port), where).toBe(5432);
+          } else {
+            for (const kind of ['readinessProbe', 'livenessProbe']) {
+              const { path, port } = c[kind].httpGet;
+              expect({ path, port: resolvePort(ports, port) }, `${where} ${kind}`).toEqual(probe);
+            }
+          }
           continue;
         }
         const facts = imageFacts(image);
@@ -386,6 +394,16 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     }
   });
 
+  it('every scraped pod names its metrics port as its prometheus.io/port annotation says', () => {
+    const scraped = pods.filter((w) => w.spec.template.metadata.annotations?.['prometheus.io/scrape'] === 'true');
+    expect(scraped.map((w) => w.metadata.name)).toContain('proxy');
+    for (const w of scraped) {
+      const port = Number(w.spec.template.metadata.annotations['prometheus.io/port']);
+      const ports: ContainerPort[] = containersOf(w).flatMap((c) => c.ports ?? []);
+      expect(ports.find((p) => p.name === 'metrics')?.containerPort, w.metadata.name).toBe(port);
+    }
+  });
+
   describe('NetworkPolicies, evaluated as an enforcing CNI would', () => {
     const policies = ofKind(objects, 'NetworkPolicy');
     const namespaces = ofKind(objects, 'Namespace');
@@ -396,6 +414,14 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
       );
     const db: Peer = pods.some((w) => w.metadata.name === 'db') ? pod('db') : { kind: 'external', name: 'managed db' };
     const internet: Peer = { kind: 'external', name: 'internet' };
+    const prometheus: Peer = {
+      kind: 'pod',
+      name: 'prometheus',
+      namespace: 'monitoring',
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'monitoring' },
+      labels: { 'app.kubernetes.io/name': 'prometheus' },
+      ports: [],
+    };
 
     it('deny by default, in both directions', () => {
       const deny = policies.filter((p) => Object.keys(p.spec.podSelector).length === 0);
@@ -428,6 +454,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
       if (db.kind === 'pod') expect(connectionAllowed(policies, internet, db, 5432)).toBe(false);
     });
 
+    it("only Prometheus reaches the proxy's metrics port", () => {
+      expect(connectionAllowed(policies, prometheus, pod('proxy'), 9113)).toBe(true);
+      expect(connectionAllowed(policies, internet, pod('proxy'), 9113)).toBe(false);
+      expect(connectionAllowed(policies, pod('front-end'), pod('proxy'), 9113)).toBe(false);
+      expect(connectionAllowed(policies, prometheus, pod('back-end'), 5252)).toBe(false);
+    });
+
     it('DNS only for the pods that resolve names, and no other way out', () => {
       for (const name of ['proxy', 'back-end']) {
         expect(connectionAllowed(policies, pod(name), clusterDns, 53, 'UDP'), name).toBe(true);
@@ -444,7 +477,9 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
 describeRendered('overlays', () => {
   it('production: images from a registry, DATABASE_URL from an external Secret, an HTTPRoute to the proxy', () => {
     const objects = rendered.production;
-    for (const c of workloads(objects).flatMap(containersOf)) expect(c.image).toMatch(/^registry\.example\.com\//);
+    for (const c of workloads(objects).flatMap(containersOf)) {
+      if (isOurs(imageName(c.image))) expect(c.image).toMatch(/^registry\.example\.com\//);
+    }
     expect(workloads(objects).map((w) => w.metadata.name)).not.toContain('db');
     const route = named(objects, 'HTTPRoute', 'softy-pinko')!;
     const ref = route.spec.rules[0].backendRefs[0];
