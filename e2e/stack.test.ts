@@ -61,15 +61,21 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
-  /** The proxy's access-log line for a request ID; the log is buffered (flushed every second), so it waits up to 5 s. */
-  async function proxyLogLine(requestId: string): Promise<Record<string, unknown> | undefined> {
+  /** A service's log line for a request ID; both logs are buffered (flushed within a second), so it waits up to 5 s. */
+  async function logLine(
+    service: string,
+    key: string,
+    requestId: string,
+  ): Promise<Record<string, unknown> | undefined> {
     for (let waited = 0; waited < 5000; waited += 250) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      const line = (await jsonLogLines('proxy')).find((l) => l.request_id === requestId);
+      const line = (await jsonLogLines(service)).find((l) => l[key] === requestId);
       if (line) return line;
     }
     return undefined;
   }
+
+  const proxyLogLine = (requestId: string) => logLine('proxy', 'request_id', requestId);
 
   /** The image a service's container runs. */
   async function imageOf(service: string): Promise<string> {
@@ -291,7 +297,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       await fetch(`${stack.baseUrl}/api/hello`, {
         headers: { 'x-request-id': 'e2e-log-check', 'x-forwarded-for': '203.0.113.9' },
       });
-      const line = (await jsonLogLines('back-end')).find((l) => l.reqId === 'e2e-log-check');
+      const line = await logLine('back-end', 'reqId', 'e2e-log-check');
       expect(line).toMatchObject({ msg: 'request', method: 'GET', url: '/api/hello', status: 200 });
       // The proxy is the edge: a client-supplied X-Forwarded-For is replaced, not trusted.
       expect(line?.remoteAddress).not.toBe('203.0.113.9');
