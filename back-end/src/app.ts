@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { createContactStore, DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
+import { DEFAULT_CONTACT_STORE_PATH, openContactStore, type StoreSelection } from './contact-store.js';
 import { RequestLineController } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
@@ -20,12 +20,15 @@ export interface AppOptions {
   logger?: LoggerOptions | false;
   /** The JSON-lines file contact messages are appended to; tests point it at a temp dir. */
   contactStorePath?: string;
+  /** Where contact messages are kept (config.ts reads it from the environment); wins over contactStorePath. */
+  store?: StoreSelection;
 }
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
 export async function buildApp({
   logger = false,
   contactStorePath = DEFAULT_CONTACT_STORE_PATH,
+  store = { path: contactStorePath },
 }: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger && { level: logger.level, stream: logger.stream },
@@ -53,13 +56,14 @@ export async function buildApp({
     done(null, payload);
   });
 
-  const contactStore = createContactStore(contactStorePath);
+  // PostgreSQL is migrated here; one that cannot be reached yet does not stop start-up (POST answers 503).
+  const contactStore = await openContactStore(store, { warn: (message) => app.log.warn(message) });
   app.addHook('onClose', () => contactStore.close());
 
   await app.register(gracefulClose);
   await app.register(errors);
   await app.register(hello, { prefix: '/api' });
-  await app.register(health, { prefix: '/api' });
+  await app.register(health, { prefix: '/api', store: contactStore });
   await app.register(contact, { prefix: '/api', store: contactStore });
   return app;
 }

@@ -8,7 +8,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: 5252,
       logLevel: 'info',
-      contactStorePath: DEFAULT_CONTACT_STORE_PATH,
+      store: { path: DEFAULT_CONTACT_STORE_PATH },
     });
   });
 
@@ -18,8 +18,19 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8081,
       logLevel: 'debug',
-      contactStorePath: '/data/messages.jsonl',
+      store: { path: '/data/messages.jsonl' },
     });
+  });
+
+  it('keeps messages in PostgreSQL when DATABASE_URL names a database', () => {
+    const url = 'postgresql://softy:pw@db:5432/softy_pinko?sslmode=require';
+    expect(loadConfig({ DATABASE_URL: url, CONTACT_STORE_PATH: '/data/m.jsonl' }).store).toEqual({ databaseUrl: url });
+  });
+
+  it('refuses a bad DATABASE_URL in one line that names it and hides the password', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgresql://softy:hunter2@db:5432' })).toThrow(
+      /^DATABASE_URL names no database, got "postgresql:\/\/softy:\*\*\*@db:5432"/,
+    );
   });
 
   it('treats an empty HOST, LOG_LEVEL or CONTACT_STORE_PATH as unset', () => {

@@ -1,13 +1,13 @@
 import type { LevelWithSilent } from 'pino';
-import { DEFAULT_CONTACT_STORE_PATH } from './contact-store.js';
+import { storeSelectionFromEnv, type StoreSelection } from './contact-store.js';
 
 /** Everything the back-end takes from its environment; nothing else reads `process.env`. */
 export interface Config {
   host: string;
   port: number;
   logLevel: LevelWithSilent;
-  /** The JSON-lines file contact messages are appended to. */
-  contactStorePath: string;
+  /** Where contact messages are kept: PostgreSQL (DATABASE_URL or DATABASE_URL_FILE), else the JSON-lines file. */
+  store: StoreSelection;
 }
 
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -36,7 +36,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '0.0.0.0',
     port: port(env.PORT ?? '5252'),
     logLevel: logLevel(env.LOG_LEVEL || 'info'),
-    // Empty counts as unset, so `CONTACT_STORE_PATH=` in a Compose file cannot point at the cwd itself.
-    contactStorePath: env.CONTACT_STORE_PATH || DEFAULT_CONTACT_STORE_PATH,
+    // A bad DATABASE_URL throws one line naming the variable, never its password (stores/database-url.ts).
+    store: storeSelectionFromEnv(env),
   };
 }

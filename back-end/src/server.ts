@@ -3,13 +3,24 @@ import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { stdoutDestination } from './logger.js';
 
-const config = loadConfig();
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (error) {
+  // One line an operator can act on: it names the variable, and a database URL's password is never in it.
+  process.stderr.write(`could not start: ${(error as Error).message}\n`);
+  process.exit(1);
+}
 const logStream = stdoutDestination();
 /** Resolves once every buffered line is out: process.exit() would drop a batch still on its way to the pipe. */
 const logsWritten = () => new Promise((resolve) => logStream.flush(resolve));
 const app = await buildApp({
   logger: { level: config.logLevel, stream: logStream },
-  contactStorePath: config.contactStorePath,
+  store: config.store,
+}).catch((error: unknown) => {
+  // A database that refuses us (wrong password, no such database) or a failing migration: one line, then out.
+  process.stderr.write(`could not start: ${(error as Error).message}\n`);
+  process.exit(1);
 });
 
 // Docker sends SIGKILL 10 s after SIGTERM; giving up a little earlier makes the exit ours, and logged.

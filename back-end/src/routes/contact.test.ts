@@ -4,7 +4,6 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { readContactMessages } from '../contact-store.js';
-import { SERVER_ERROR_BODY } from '../testing/answers.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { REDIRECT_INVALID, REDIRECT_SENT } from './contact.js';
 
@@ -237,15 +236,55 @@ describe('POST /api/contact, refused', () => {
     expect(res.json()).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' });
   });
 
-  it('answers 500 with the generic message, never 201, when the message cannot be written', async () => {
+  it('answers a JSON 503 with Retry-After, never 201 or 500, when the message cannot be written', async () => {
     // A file where the store's directory should be: unwritable even when the tests run as root.
     const blocked = join(tempDir(), 'blocked');
     await writeFile(blocked, 'not a directory');
     const broken = await buildApp({ contactStorePath: join(blocked, 'contact-messages.jsonl') });
     const res = await postJson(valid, broken);
+    const ready = await broken.inject({ method: 'GET', url: '/api/health/ready' });
     await broken.close();
-    expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual(SERVER_ERROR_BODY);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('2');
+    expect(res.json()).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'Your message could not be stored just now. Please try again in a moment.',
+    });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toMatchObject({ status: 'unavailable', store: 'file' });
+  });
+});
+
+describe('POST /api/contact with an Idempotency-Key', () => {
+  it('answers a repeated key with the same 201 body and stores the message once', async () => {
+    const headers = { 'content-type': 'application/json', 'idempotency-key': '8e03978e-40d5-43e8-bc93-6894a57f9324' };
+    const send = (message: string) =>
+      app.inject({ method: 'POST', url: '/api/contact', headers, payload: JSON.stringify({ ...valid, message }) });
+    const first = await send(valid.message);
+    const again = await send('A retry, with other words.');
+    expect(first.statusCode).toBe(201);
+    expect(again.statusCode).toBe(201);
+    expect(again.body).toBe(first.body);
+    expect(await readContactMessages(storePath)).toEqual([
+      { ...first.json<object>(), ...valid, idempotencyKey: '8e03978e-40d5-43e8-bc93-6894a57f9324' },
+    ]);
+  });
+
+  it.each(['has spaces', '', 'x'.repeat(256)])('refuses the key %j with 400 and stores nothing', async (key) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/contact',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      payload: JSON.stringify(valid),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.stringMatching(/^Idempotency-Key/),
+    });
+    expect(await readContactMessages(storePath)).toEqual([]);
   });
 });
 

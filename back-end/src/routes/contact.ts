@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import accepts from '@fastify/accepts';
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
-import type { ContactMessage, ContactStore } from '../contact-store.js';
+import { StoreUnavailableError, type ContactMessage, type ContactStore } from '../contact-store.js';
+import { parseIdempotencyKey } from '../idempotency-key.js';
+import type { ErrorBody } from '../plugins/errors.js';
+import { RETRY_AFTER_SECONDS } from './health.js';
 
 export interface ContactOptions {
   /** Where accepted messages are kept. */
@@ -120,11 +123,27 @@ const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
         if (fromPlainForm) return reply.redirect(REDIRECT_INVALID, 303);
         throw request.validationError;
       }
+      const idempotency = parseIdempotencyKey(request.headers['idempotency-key']);
+      if (!idempotency.ok) throw Object.assign(new Error(idempotency.message), { statusCode: 400 });
 
       const { name, email, message } = request.body;
-      const stored: ContactMessage = { id: randomUUID(), receivedAt: new Date().toISOString(), name, email, message };
-      // A failed write rejects here and leaves through the error handler as a 500: never a 201 for a lost message.
-      await store.append(stored);
+      const received: ContactMessage = { id: randomUUID(), receivedAt: new Date().toISOString(), name, email, message };
+      if (idempotency.key !== undefined) received.idempotencyKey = idempotency.key;
+      let stored: ContactMessage;
+      try {
+        // Resolves only once the message is durable; a repeated key answers the message stored first.
+        ({ message: stored } = await store.append(received));
+      } catch (error) {
+        // Any other failure leaves through the error handler as a 500: never a 201 for a lost message.
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        request.log.warn({ err: error }, 'contact message not stored: the store is unavailable');
+        const body: ErrorBody = {
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: 'Your message could not be stored just now. Please try again in a moment.',
+        };
+        return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(body);
+      }
       if (fromPlainForm) return reply.redirect(REDIRECT_SENT, 303);
       return reply.code(201).send({ id: stored.id, receivedAt: stored.receivedAt });
     },

@@ -1,11 +1,37 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { StoreUnavailableError, type ContactStore } from '../contact-store.js';
 
-const health: FastifyPluginAsync = async (app) => {
+export interface HealthOptions {
+  /** The contact store, which readiness reports on. */
+  store: ContactStore;
+}
+
+const health: FastifyPluginAsync<HealthOptions> = async (app, { store }) => {
   // For the image's HEALTHCHECK and Compose's depends_on: answers only when the server accepts requests.
   // Its request line is at debug: Docker's probe every few seconds would drown real traffic at info.
   app.get('/health', { config: { requestLogLevel: 'debug' } }, async (_request, reply) =>
     reply.header('cache-control', 'no-store').send({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }),
   );
+
+  // Readiness, for a load balancer or Kubernetes: can this replica store a message now? Liveness above never
+  // asks the database, so a database outage takes replicas out of rotation rather than restarting them.
+  app.get('/health/ready', { config: { requestLogLevel: 'debug' } }, async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    try {
+      await store.ready();
+      return await reply.send({ status: 'ready', store: store.kind });
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      request.log.warn({ err: error }, 'not ready: the contact store is unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send({ status: 'unavailable', store: store.kind, message: error.message });
+    }
+  });
 };
+
+/** How soon a client may ask again when the store is unavailable: a restarted database is back in seconds. */
+export const RETRY_AFTER_SECONDS = 2;
 
 export default health;

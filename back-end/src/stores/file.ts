@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './types.js';
 
@@ -173,11 +173,20 @@ export function createFileStore(path: string): ContactStore {
     list: () => readContactMessages(file),
     async ready() {
       try {
-        // The directory is made on the first append; until then, its parent must be writable.
-        await access(dirname(file), constants.W_OK).catch(async (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-          await access(dirname(dirname(file)), constants.W_OK);
-        });
+        // The folders are made on the first append; until then the nearest existing one must be writable.
+        let dir = dirname(file);
+        for (;;) {
+          const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT' && dirname(dir) !== dir) return undefined;
+            throw error;
+          });
+          if (found) {
+            if (!found.isDirectory()) throw new Error(`${dir} is not a directory`);
+            await access(dir, constants.W_OK);
+            return;
+          }
+          dir = dirname(dir);
+        }
       } catch (error) {
         throw unavailable(error);
       }
