@@ -272,6 +272,8 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
         expect(resolvePort(ports, readiness.port), `${where} readiness port`).toBe(facts.health.port);
         const served = image === 'back-end' ? routes : [facts.health.path];
         expect(served, `${where} readiness path`).toContain(readiness.path);
+        // The database-aware route would take every back-end out of DNS in a database outage, /api/hello too.
+        expect(readiness.path, `${where} readiness`).not.toMatch(/ready/);
       }
     }
     // The back-end's HEALTHCHECK route is the process alone: no store or database in its handler.
