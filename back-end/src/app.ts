@@ -5,6 +5,7 @@ import { DEFAULT_CONTACT_STORE_PATH, openContactStore, type StoreSelection } fro
 import { RequestLineController } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
+import metrics, { countContactStore, type BuildInfo } from './plugins/metrics.js';
 import contact from './routes/contact.js';
 import health from './routes/health.js';
 import hello from './routes/hello.js';
@@ -16,6 +17,8 @@ export interface LoggerOptions {
 }
 
 export interface AppOptions {
+  /** What the build-info gauge names; "dev" and "unknown" outside an image. */
+  buildInfo?: BuildInfo;
   /** Log level and destination, or false for silence in tests. */
   logger?: LoggerOptions | false;
   /** The JSON-lines file contact messages are appended to; tests point it at a temp dir. */
@@ -26,6 +29,7 @@ export interface AppOptions {
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
 export async function buildApp({
+  buildInfo = { version: 'dev', commit: 'unknown' },
   logger = false,
   contactStorePath = DEFAULT_CONTACT_STORE_PATH,
   store = { path: contactStorePath },
@@ -60,10 +64,12 @@ export async function buildApp({
   const contactStore = await openContactStore(store, { warn: (message) => app.log.warn(message) });
   app.addHook('onClose', () => contactStore.close());
 
+  // First, so its onResponse hook counts every answer, errors and unknown paths included.
+  await app.register(metrics, { buildInfo });
   await app.register(gracefulClose);
   await app.register(errors);
   await app.register(hello, { prefix: '/api' });
   await app.register(health, { prefix: '/api', store: contactStore });
-  await app.register(contact, { prefix: '/api', store: contactStore });
+  await app.register(contact, { prefix: '/api', store: countContactStore(contactStore, app.metrics) });
   return app;
 }

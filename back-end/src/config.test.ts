@@ -7,16 +7,23 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       host: '0.0.0.0',
       port: 5252,
+      metricsPort: 9464,
+      buildInfo: { version: 'dev', commit: 'unknown' },
       logLevel: 'info',
       store: { path: DEFAULT_CONTACT_STORE_PATH },
     });
   });
 
   it('takes every setting from the environment', () => {
-    const env = { PORT: '8081', HOST: '127.0.0.1', LOG_LEVEL: 'debug', CONTACT_STORE_PATH: '/data/messages.jsonl' };
+    const env = {
+      ...{ PORT: '8081', HOST: '127.0.0.1', LOG_LEVEL: 'debug', CONTACT_STORE_PATH: '/data/messages.jsonl' },
+      ...{ METRICS_PORT: '9100', BUILD_VERSION: '1.2.3', BUILD_COMMIT: 'abc1234' },
+    };
     expect(loadConfig(env)).toEqual({
       host: '127.0.0.1',
       port: 8081,
+      metricsPort: 9100,
+      buildInfo: { version: '1.2.3', commit: 'abc1234' },
       logLevel: 'debug',
       store: { path: '/data/messages.jsonl' },
     });
@@ -39,6 +46,16 @@ describe('loadConfig', () => {
 
   it.each(['', 'abc', '0', '70000', '80.5', '-1'])('refuses PORT=%j', (port) => {
     expect(() => loadConfig({ PORT: port })).toThrow(/^PORT must be a whole number from 1 to 65535/);
+  });
+
+  it.each(['', 'abc', '0', '70000'])('refuses METRICS_PORT=%j unless empty (the default then)', (port) => {
+    if (port === '') expect(loadConfig({ METRICS_PORT: port }).metricsPort).toBe(9464);
+    else
+      expect(() => loadConfig({ METRICS_PORT: port })).toThrow(/^METRICS_PORT must be a whole number from 1 to 65535/);
+  });
+
+  it('refuses a METRICS_PORT equal to PORT: /metrics must never share the API port', () => {
+    expect(() => loadConfig({ PORT: '9464' })).toThrow('METRICS_PORT must differ from PORT, both are 9464');
   });
 
   it.each(['loud', 'INFO', 'warning'])('refuses LOG_LEVEL=%j, listing the levels it takes', (level) => {

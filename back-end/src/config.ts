@@ -1,10 +1,15 @@
 import type { LevelWithSilent } from 'pino';
+import type { BuildInfo } from './plugins/metrics.js';
 import { storeSelectionFromEnv, type StoreSelection } from './contact-store.js';
 
 /** Everything the back-end takes from its environment; nothing else reads `process.env`. */
 export interface Config {
   host: string;
   port: number;
+  /** Where Prometheus scrapes /metrics: a port of its own, which the proxy never forwards to. */
+  metricsPort: number;
+  /** Named by the build-info gauge: the image's version and git commit (build arguments). */
+  buildInfo: BuildInfo;
   logLevel: LevelWithSilent;
   /** Where contact messages are kept: PostgreSQL (DATABASE_URL or DATABASE_URL_FILE), else the JSON-lines file. */
   store: StoreSelection;
@@ -16,10 +21,10 @@ function isLogLevel(value: string): value is LevelWithSilent {
   return LOG_LEVELS.includes(value);
 }
 
-function port(raw: string): number {
+function port(raw: string, name = 'PORT'): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value < 1 || value > 65535) {
-    throw new Error(`PORT must be a whole number from 1 to 65535, got "${raw}"`);
+    throw new Error(`${name} must be a whole number from 1 to 65535, got "${raw}"`);
   }
   return value;
 }
@@ -29,12 +34,20 @@ function logLevel(raw: string): LevelWithSilent {
   return raw;
 }
 
+function metricsPort(env: NodeJS.ProcessEnv): number {
+  const value = port(env.METRICS_PORT || '9464', 'METRICS_PORT');
+  if (value === port(env.PORT ?? '5252')) throw new Error(`METRICS_PORT must differ from PORT, both are ${value}`);
+  return value;
+}
+
 /** Reads and checks the environment; a bad value stops start-up with an error naming its variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     // 0.0.0.0 so the proxy can reach us across the Compose network; HOST narrows it, e.g. to 127.0.0.1.
     host: env.HOST || '0.0.0.0',
     port: port(env.PORT ?? '5252'),
+    metricsPort: metricsPort(env),
+    buildInfo: { version: env.BUILD_VERSION || 'dev', commit: env.BUILD_COMMIT || 'unknown' },
     logLevel: logLevel(env.LOG_LEVEL || 'info'),
     // A bad DATABASE_URL throws one line naming the variable, never its password (stores/database-url.ts).
     store: storeSelectionFromEnv(env),

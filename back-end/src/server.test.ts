@@ -25,9 +25,9 @@ async function waitForHealthy(url: string, deadline = Date.now() + 15_000): Prom
 }
 
 it('runs as a process: serves, logs one JSON line per request, and exits 0 on SIGTERM', async () => {
-  const port = await freePort();
+  const [port, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url))], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -36,6 +36,11 @@ it('runs as a process: serves, logs one JSON line per request, and exits 0 on SI
     await waitForHealthy(`http://127.0.0.1:${port}/api/health`);
     const res = await fetch(`http://127.0.0.1:${port}/api/hello`);
     expect(await res.text()).toBe('Hello, World!');
+    // Prometheus's /metrics is on its own port, and the API's port does not serve it.
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('http_requests_total{route="/api/hello",method="GET",status_class="2xx"} 1');
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
   } finally {
     child.kill('SIGTERM');
   }
