@@ -615,7 +615,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
     it('takes the upstream host names and the DNS server from the environment, else from resolv.conf', async () => {
       const [proxy] = await stack.containers('proxy');
-      const rendered = (await run('docker', ['exec', proxy!, 'cat', '/etc/nginx/conf.d/default.conf'])).stdout;
+      const rendered = (await run('docker', ['exec', proxy!, 'cat', '/tmp/nginx/conf.d/default.conf'])).stdout;
       // Under Compose: Docker's embedded DNS, and the services' names.
       expect(rendered).toContain('resolver 127.0.0.11 valid=5s');
       expect(rendered).toContain('server front-end:9000 resolve;');

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the proxy's environment, fills it into the nginx templates (proxy.conf, templates/https.conf),
 # picks the static snippets for TLS on or off, then runs the command (nginx). The root filesystem is
-# read-only, so the output goes to /tmp/nginx; /etc/nginx/conf.d points at /tmp/nginx/conf.d.
+# read-only, so the output goes to /tmp/nginx, whose conf.d/ is what nginx includes.
 # The official image's 20-envsubst-on-templates.sh would render them, but our offline base images lack it.
 #
 #   API_RATE_LIMIT     requests per client address to the API: 10r/s (default), 600r/m, …
@@ -64,9 +64,9 @@ export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOS
 # Only these are filled in: nginx's own $variables stay as they are.
 render() {
   envsubst '${API_RATE_LIMIT} ${API_RATE_BURST} ${SERVER_NAME} ${PUBLIC_HTTPS_PORT} ${FRONT_END_HOST}
-    ${BACK_END_HOST} ${RESOLVER}' <"/etc/nginx/templates/$1" >"$out/conf.d/$1"
+    ${BACK_END_HOST} ${RESOLVER}' <"$1" >"$out/conf.d/$(basename "$1")"
 }
-render default.conf
+render /etc/nginx/conf.d/default.conf
 
 case "$TLS" in
   off)
@@ -77,7 +77,7 @@ case "$TLS" in
       [ -r "$file" ] || fail "TLS=on needs $file (mounted, and readable by uid $(id -u)?)"
     done
     ln -s /etc/nginx/snippets/listen-https.conf "$out/listen.conf"
-    render https.conf
+    render /etc/nginx/templates/https.conf
     ;;
   *) fail "TLS must be on or off, got '$TLS'" ;;
 esac
