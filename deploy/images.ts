@@ -12,6 +12,8 @@ export interface ImageFacts {
   uid: number | undefined;
   gid: number | undefined;
   exposed: number[];
+  /** The port /metrics is served on, when the image has one (not EXPOSEd: Compose never publishes it). */
+  metricsPort: number | undefined;
   /** The HEALTHCHECK's HTTP request: the liveness probe must ask the same. */
   health: { path: string; port: number };
 }
@@ -76,11 +78,15 @@ export function imageFacts(service: (typeof ourImages)[number]): ImageFacts {
   } else {
     throw new Error(`${service}: no HTTP HEALTHCHECK found in its Dockerfile`);
   }
+  // The back-end's metrics port: METRICS_PORT's default in its config.
+  const config = service === 'back-end' ? read('back-end/src/config.ts') : '';
+  const metrics = /env\.METRICS_PORT\s*\|\|\s*'(\d+)'/.exec(config)?.[1];
   return {
     user,
     uid: numeric ? Number(numeric[1]) : undefined,
     gid: numeric?.[2] === undefined ? undefined : Number(numeric[2]),
     exposed,
+    metricsPort: metrics === undefined ? undefined : Number(metrics),
     health,
   };
 }

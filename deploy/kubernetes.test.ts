@@ -262,8 +262,10 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
           continue;
         }
         const facts = imageFacts(image);
-        for (const p of ports)
-          expect(facts.exposed, `${where}: port ${p.containerPort} EXPOSEd`).toContain(p.containerPort);
+        for (const p of ports) {
+          const served = p.name === 'metrics' ? [facts.metricsPort] : facts.exposed;
+          expect(served, `${where}: port ${p.name} ${p.containerPort} served by the image`).toContain(p.containerPort);
+        }
         const liveness = c.livenessProbe.httpGet;
         expect({ path: liveness.path, port: resolvePort(ports, liveness.port) }, `${where} liveness`).toEqual(
           facts.health,
@@ -398,7 +400,7 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
 
   it('every scraped pod names its metrics port as its prometheus.io/port annotation says', () => {
     const scraped = pods.filter((w) => w.spec.template.metadata.annotations?.['prometheus.io/scrape'] === 'true');
-    expect(scraped.map((w) => w.metadata.name)).toContain('proxy');
+    expect(scraped.map((w) => w.metadata.name).sort()).toEqual(['back-end', 'proxy']);
     for (const w of scraped) {
       const port = Number(w.spec.template.metadata.annotations['prometheus.io/port']);
       const ports: ContainerPort[] = containersOf(w).flatMap((c) => c.ports ?? []);
@@ -456,8 +458,11 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
       if (db.kind === 'pod') expect(connectionAllowed(policies, internet, db, 5432)).toBe(false);
     });
 
-    it("only Prometheus reaches the proxy's metrics port", () => {
+    it('only Prometheus reaches the metrics ports', () => {
       expect(connectionAllowed(policies, prometheus, pod('proxy'), 9113)).toBe(true);
+      expect(connectionAllowed(policies, prometheus, pod('back-end'), 9464)).toBe(true);
+      expect(connectionAllowed(policies, pod('proxy'), pod('back-end'), 9464)).toBe(false);
+      expect(connectionAllowed(policies, internet, pod('back-end'), 9464)).toBe(false);
       expect(connectionAllowed(policies, internet, pod('proxy'), 9113)).toBe(false);
       expect(connectionAllowed(policies, pod('front-end'), pod('proxy'), 9113)).toBe(false);
       expect(connectionAllowed(policies, prometheus, pod('back-end'), 5252)).toBe(false);
