@@ -625,17 +625,26 @@ build_postgres() {
     --message "images-offline.sh: Debian $POSTGRES_SUITE postgresql-$POSTGRES_MAJOR $ver" \
     "$tar")"
   rm -f "$tar"
-  # The official image stops with SIGINT: PostgreSQL's fast shutdown.
-  add_stopsignal "$id" SIGINT "$POSTGRES_TAG"
+  # mmdebstrap empties /run, so the socket folder is made on top, as the official image has it; and the
+  # official image stops with SIGINT, PostgreSQL's fast shutdown. Legacy builder: no registry, no buildx.
+  local out
+  if ! out="$(printf 'FROM %s\nRUN %s\nSTOPSIGNAL SIGINT\n' "$id" \
+      'mkdir -p /var/run/postgresql && chown 999:999 /var/run/postgresql && chmod 3777 /var/run/postgresql' \
+      | DOCKER_BUILDKIT=0 docker build -q -t "$POSTGRES_TAG" - 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "could not finish $POSTGRES_TAG (docker build FROM $id failed)"
+  fi
 
   log "verifying $POSTGRES_TAG"
   local got name="images-offline-postgres-$$" ready=0
   got="$(docker run --rm "$POSTGRES_TAG" postgres --version)" || die "$POSTGRES_TAG: 'postgres --version' failed"
   [[ "$got" == *" $ver"* ]] || die "$POSTGRES_TAG: 'postgres --version' says '$got', expected $ver"
   [[ "$(docker run --rm "$POSTGRES_TAG" id -u postgres)" == 999 ]] || die "$POSTGRES_TAG: user postgres is not uid 999"
+  [[ "$(docker run --rm "$POSTGRES_TAG" stat -c %u /var/run/postgresql)" == 999 ]] \
+    || die "$POSTGRES_TAG: /var/run/postgresql is not postgres's"
   # What the Compose override relies on: started as postgres, the password from a file, a database made.
   docker run -d --name "$name" --user postgres -e POSTGRES_USER=check -e POSTGRES_DB=check_db \
-    -e POSTGRES_PASSWORD_FILE=/tmp/pw --tmpfs /var/run/postgresql --entrypoint bash "$POSTGRES_TAG" \
+    -e POSTGRES_PASSWORD_FILE=/tmp/pw --entrypoint bash "$POSTGRES_TAG" \
     -c 'echo s3cret >/tmp/pw && exec docker-entrypoint.sh postgres' >/dev/null \
     || die "$POSTGRES_TAG: could not start a check container"
   for _ in $(seq 1 60); do
