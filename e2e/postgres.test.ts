@@ -132,7 +132,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     if (stack) await stack.down();
   });
 
-  it('keeps the database on the internal network only, its data on a named volume, its password in a secret', async () => {
+  it('keeps db on the internal network only, its data on a named volume, its password in a secret', async () => {
     const [db] = await stack.containers('db');
     const networks = Object.keys(await stack.inspect<Record<string, unknown>>(db!, '.NetworkSettings.Networks'));
     expect(networks).toEqual(['softy-pinko-postgres_internal']);
@@ -201,7 +201,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     await stack.waitHealthy();
   });
 
-  it('answers only 201s and JSON 503s while the database is stopped, and recovers within 10 s of its start', async () => {
+  it('answers only 201s and JSON 503s while db is stopped, and recovers within 10 s of its start', async () => {
     let recoveredMs = Number.NaN;
     const result = await postLoad('db stopped for 8 s', async (load) => {
       expect((await stack.exec(['stop', 'db'], 60_000)).code).toBe(0);

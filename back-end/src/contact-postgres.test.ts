@@ -84,7 +84,7 @@ describe.skipIf(postgresSkipReason !== '')('POST /api/contact with the PostgreSQ
     expect(res.json()).toMatchObject({ status: 'ready', store: 'postgres' });
   });
 
-  it('answers 503 with Retry-After within 2 s while the database is down, never 500, and recovers by itself', async () => {
+  it('answers 503 + Retry-After within 2 s while the database is down, never 500, and recovers by itself', async () => {
     expect((await post()).statusCode).toBe(201);
     await server().stop();
     try {
