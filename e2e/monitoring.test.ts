@@ -277,6 +277,22 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
     }
   });
 
+  it('fires ProxyDown (pending or firing) once the proxy is stopped, and clears it after', async () => {
+    expect(await alertState('ProxyDown')).toBeUndefined();
+    expect((await stack.exec(['stop', 'proxy'])).code).toBe(0);
+    const state = await eventually(async () => {
+      const current = await alertState('ProxyDown');
+      if (current !== 'pending' && current !== 'firing') throw new Error(`ProxyDown is ${current ?? 'inactive'}`);
+      return current;
+    }, 60_000);
+    console.log(`[monitoring] ProxyDown is ${state} with the proxy stopped`);
+    expect((await stack.exec(['start', 'proxy'])).code).toBe(0);
+    await eventually(async () => {
+      const current = await alertState('ProxyDown');
+      if (current !== undefined) throw new Error(`ProxyDown still ${current}`);
+    }, 60_000);
+  });
+
   it('fires NoBackEndUp (pending or firing) once every back-end replica is stopped, and clears it after', async () => {
     expect(await alertState('NoBackEndUp')).toBeUndefined();
     expect((await stack.exec(['stop', 'back-end'])).code).toBe(0);
