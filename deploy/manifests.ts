@@ -30,9 +30,9 @@ export interface K8sObject {
   data?: any;
 }
 
-/** kubectl from KUBECTL, the machine image's /usr/bin/kubectl, or PATH; undefined when none runs. */
+/** kubectl named by KUBECTL (and then only that one), else the machine image's /usr/bin/kubectl or PATH's. */
 export async function findKubectl(): Promise<string | undefined> {
-  const candidates = [process.env.KUBECTL, '/usr/bin/kubectl', 'kubectl'].filter((c): c is string => !!c);
+  const candidates = process.env.KUBECTL ? [process.env.KUBECTL] : ['/usr/bin/kubectl', 'kubectl'];
   for (const candidate of candidates) {
     if (candidate.includes('/') && !existsSync(candidate)) continue;
     try {
