@@ -36,7 +36,7 @@ function unavailable(error: unknown): StoreUnavailableError {
  * several processes (replicas on one machine) share the file.
  *
  * Idempotency keys are learnt from the file itself, in file order: all of it when it is first opened (so a
- * restart remembers them), then whatever any process appended since, before and after each batch. The first
+ * restart remembers them), then whatever any process appended since, after each batch's write. The first
  * line with a key is the message stored under it. Two replicas taking a new key in the same instant may both
  * write a line, but both read the file back after their datasync and answer with the first line; readers
  * skip the later ones. (A datasync flushes the whole file, so that first line is durable too.)
@@ -51,6 +51,8 @@ export function createFileStore(path: string): ContactStore {
   let scanned = 0;
   // After a failed write the file may end in a partial line; the next batch starts on a fresh line.
   let mayEndMidLine = false;
+  /** The file's size after our last batch (its keys learnt), so the next batch needs no read before writing. */
+  let sizeAfterLastBatch: number | undefined;
   /** The first stored message of each idempotency key seen in the file. */
   const stored = new Map<string, ContactMessage>();
   const inFlight = new Map<string, Promise<AppendResult>>();
@@ -68,6 +70,7 @@ export function createFileStore(path: string): ContactStore {
     // a+: appends always go to the end, and the file can be read back for its keys.
     handle = await open(file, 'a+');
     scanned = 0;
+    sizeAfterLastBatch = undefined;
     return handle;
   }
 
@@ -94,7 +97,8 @@ export function createFileStore(path: string): ContactStore {
     let current: FileHandle | undefined;
     try {
       current = await openFile();
-      const before = await catchUp(current);
+      // Lines another process added since our last batch are learnt after this write, before any answer.
+      const before = sizeAfterLastBatch ?? (await catchUp(current));
       const fresh: Pending[] = [];
       for (const entry of batch) {
         const key = entry.message.idempotencyKey;
@@ -110,9 +114,9 @@ export function createFileStore(path: string): ContactStore {
       while (written < bytes.length) {
         written += (await current.write(bytes, written, bytes.length - written)).bytesWritten;
       }
-      await current.datasync();
+      // The size is read while the datasync runs: the write is done, so it counts our lines.
+      const [, { size: after }] = await Promise.all([current.datasync(), current.stat()]);
       mayEndMidLine = false;
-      const after = (await current.stat()).size;
       if (scanned === before && after === before + bytes.length) {
         // Nobody else wrote in between: our lines follow what we had read, in this order.
         for (const entry of fresh) learn(entry.message);
@@ -120,6 +124,7 @@ export function createFileStore(path: string): ContactStore {
       } else {
         await catchUp(current, after);
       }
+      sizeAfterLastBatch = after;
       for (const entry of fresh) {
         const key = entry.message.idempotencyKey;
         const first = key === undefined ? entry.message : stored.get(key);
@@ -129,6 +134,7 @@ export function createFileStore(path: string): ContactStore {
       }
     } catch (error) {
       mayEndMidLine = true;
+      sizeAfterLastBatch = undefined;
       // A handle that failed once (disk full, volume gone) is not trusted again: the next batch reopens.
       if (current) {
         handle = undefined;
