@@ -62,6 +62,7 @@ async function eventually<T>(check: () => Promise<T>, timeoutMs: number, everyMs
 describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monitoring.yml, 3 back-ends)', () => {
   let stack: Stack;
   let prometheus: string;
+  let commit: string;
 
   async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
     const url = new URL(path, prometheus);
@@ -130,13 +131,17 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
   beforeAll(async () => {
     await ensureMonitoringImages();
     const prometheusPort = await freePort();
+    commit = (await run('git', ['rev-parse', 'HEAD'])).stdout.trim() || 'unknown';
     prometheus = `http://127.0.0.1:${prometheusPort}`;
     // One client sends all the load, so the per-client API rate limit is lifted (stack.test.ts tests it).
     stack = new Stack(
       inject('compose'),
       'softy-pinko-monitoring',
       await freePort(),
-      { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', PROMETHEUS_PORT: String(prometheusPort) },
+      {
+        ...{ API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' },
+        ...{ PROMETHEUS_PORT: String(prometheusPort), BUILD_COMMIT: commit },
+      },
       { files: [`${REPO_ROOT}docker-compose.monitoring.yml`] },
     );
     await stack.down();
@@ -210,8 +215,9 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
     expect(await query('count(count by (instance) (nodejs_gc_duration_seconds_count{job="back-end"}))')).toEqual([
       expect.objectContaining({ value: [expect.any(Number), String(REPLICAS)] }),
     ]);
+    // The image's tag and the commit it was built from, passed to the build by docker-compose.yml.
     for (const { metric } of await query('softy_pinko_build_info{job="back-end"}')) {
-      expect(metric).toEqual(expect.objectContaining({ version: expect.any(String), commit: expect.any(String) }));
+      expect(metric).toEqual(expect.objectContaining({ version: stack.options.tag ?? 'e2e', commit }));
     }
   });
 
