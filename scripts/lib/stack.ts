@@ -1,7 +1,7 @@
 /**
  * Thin helpers over the docker CLI and Compose, shared by the stack suite (e2e/) and the benchmarks:
  * bring a Compose project up, wait until it is healthy, take it down.
- * Compose v2 (`docker compose`) is used when present, docker-compose 1.29 otherwise.
+ * They drive Compose v2 (`docker compose`).
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -97,12 +97,10 @@ export async function dockerWorks(): Promise<boolean> {
   return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
 }
 
-/** `docker compose` (v2) when the plugin is installed, else the standalone docker-compose 1.29. */
+/** `docker compose`, the Compose v2 plugin: what users run and CI tests (docker-compose 1.29 is not). */
 export async function composeCommand(): Promise<string[]> {
   if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return ['docker', 'compose'];
-  if ((await run('docker-compose', ['version', '--short'], { timeoutMs: 20_000 })).code === 0)
-    return ['docker-compose'];
-  throw new Error('Neither `docker compose` nor `docker-compose` is installed');
+  throw new Error('The Compose v2 plugin is not installed: `docker compose version` failed');
 }
 
 /** The variables Compose would read from the repository's .env (written by `npm run images:offline`). */
