@@ -8,18 +8,10 @@ import type { ContactMessage } from '../stores/types.js';
 import { postgresSkipReason, usePostgres } from '../testing/postgres.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { main } from './messages.js';
+import { aMessage } from '../testing/messages.js';
 
 const tempDir = useTempDir('messages-cli');
 const server = usePostgres();
-
-const aMessage = (overrides: Partial<ContactMessage> = {}): ContactMessage => ({
-  id: randomUUID(),
-  receivedAt: new Date().toISOString(),
-  name: 'Ada',
-  email: 'ada@example.com',
-  message: 'Hello there',
-  ...overrides,
-});
 
 async function run(args: string[], env: NodeJS.ProcessEnv) {
   const out: string[] = [];

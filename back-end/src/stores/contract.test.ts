@@ -10,6 +10,7 @@ import { useTempDir } from '../testing/temp-dir.js';
 import { createFileStore } from './file.js';
 import { openPostgresStore } from './postgres.js';
 import type { ContactMessage, ContactStore } from './types.js';
+import { aMessage } from '../testing/messages.js';
 
 const tempDir = useTempDir('store-contract');
 const server = usePostgres();
@@ -36,15 +37,6 @@ const backends: Backend[] = [
     open: (url) => openPostgresStore(url),
   },
 ];
-
-export const aMessage = (overrides: Partial<ContactMessage> = {}): ContactMessage => ({
-  id: randomUUID(),
-  receivedAt: new Date().toISOString(),
-  name: 'Ada',
-  email: 'ada@example.com',
-  message: 'Hello there',
-  ...overrides,
-});
 
 const ids = (messages: ContactMessage[]) => messages.map((message) => message.id).sort();
 

@@ -9,19 +9,11 @@ import { postgresSkipReason, usePostgres } from '../testing/postgres.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { loadMigrations, MIGRATIONS_DIR } from './migrate.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
-import { StoreUnavailableError, type ContactMessage, type ContactStore } from './types.js';
+import { StoreUnavailableError, type ContactStore } from './types.js';
+import { aMessage } from '../testing/messages.js';
 
 const tempDir = useTempDir('postgres-store');
 const server = usePostgres();
-
-const aMessage = (overrides: Partial<ContactMessage> = {}): ContactMessage => ({
-  id: randomUUID(),
-  receivedAt: new Date().toISOString(),
-  name: 'Ada',
-  email: 'ada@example.com',
-  message: 'Hello there',
-  ...overrides,
-});
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
