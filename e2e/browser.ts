@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../scripts/lib/chromium.js';
 
 /** Why browser tests cannot run here, or '' when they can. Under CI=true they must run. */
@@ -34,4 +34,15 @@ export async function launchBrowser(options: { javaScriptEnabled?: boolean } = {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Fills the page's contact form as a visitor would, by its labels, and sends it. */
+export async function sendContactForm(page: Page, name: string, message: string): Promise<void> {
+  await page.getByLabel(/name/i).first().fill(name);
+  await page.getByLabel(/email/i).first().fill('browser@example.com');
+  await page
+    .getByLabel(/message/i)
+    .first()
+    .fill(message);
+  await page.locator('form[action="/api/contact"] [type="submit"]').click();
 }

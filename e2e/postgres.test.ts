@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { browserSkipReason, launchBrowser } from './browser.js';
+import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
 import { describeLoad, startLoad, type LoadResult } from './load.js';
 import { REPO_ROOT, Stack, dotEnv, freePort, imageExists, run, runLoud } from '../scripts/lib/stack.js';
 
@@ -256,13 +256,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
         });
         await page.goto(`${stack.baseUrl}/#contact`);
         const sender = `Chromium retry ${Date.now()}`;
-        await page.getByLabel(/name/i).first().fill(sender);
-        await page.getByLabel(/email/i).first().fill('browser@example.com');
-        await page
-          .getByLabel(/message/i)
-          .first()
-          .fill('Sent once, answered once.');
-        await page.locator('form[action="/api/contact"] [type="submit"]').click();
+        await sendContactForm(page, sender, 'Sent once, answered once.');
         await page.locator('.form-status[data-state="sent"]').waitFor({ timeout: 15_000 });
 
         expect(keys).toHaveLength(2);

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { browserSkipReason, launchBrowser } from './browser.js';
+import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
 import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
 import { HOSTILE_REQUESTS, sendRaw, slowLoris } from './hostile-requests.js';
 
@@ -744,13 +744,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
         const page = await browser.context.newPage();
         await page.goto(`${stack.baseUrl}/#contact`);
         const sender = `Browser ${javaScriptEnabled ? 'JS' : 'no-JS'} ${Date.now()}`;
-        await page.getByLabel(/name/i).first().fill(sender);
-        await page.getByLabel(/email/i).first().fill('browser@example.com');
-        await page
-          .getByLabel(/message/i)
-          .first()
-          .fill('Typed into the real form.');
-        await page.locator('form[action="/api/contact"] [type="submit"]').click();
+        await sendContactForm(page, sender, 'Typed into the real form.');
         if (javaScriptEnabled) {
           // Shown inline, without leaving the page.
           await page.locator('.form-status[data-state="sent"]').waitFor({ timeout: 10_000 });
