@@ -6,12 +6,16 @@
  * front of a bare node:http server, that bare server, and a stock Fastify app), warms every target up,
  * then runs wrk against each target in turn, round after round, so that whatever else the machine is
  * doing hits every target alike. Every figure is a median over the rounds, every verdict a ratio between
- * targets of the same run. Writes the table to artifacts/bench/ and the ratios as docs/bench-ratios.svg.
- * The stack comes down at the end, also on failure or Ctrl-C. Exit code 1 when a check fails.
+ * targets of the same run. Then the durable-write rows (durable-posts.ts): `POST /api/contact` for the file
+ * store before group commit, with it, and the PostgreSQL store. Writes the table to artifacts/bench/ and the
+ * ratios as docs/bench-ratios.svg. The stacks come down at the end, also on failure or Ctrl-C, with their
+ * volumes. Exit code 1 when a check fails.
  *
  *   BENCH_RUNS=7        rounds (at least 3)
  *   BENCH_DURATION=4    seconds per wrk run
  *   BENCH_WARMUP=5      seconds of the uncounted warm-up run per target
+ *   BENCH_ONLY=posts    only some rows: `proxy` (GET, phases 1 and 2) or `posts` (POST); all when unset.
+ *                       docs/bench-ratios.svg is drawn only by a run of all of them.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
@@ -29,90 +33,43 @@ import {
 } from '../lib/stack.js';
 import { ratioChart } from './chart.js';
 import { check, passes, verdict, type Check } from './checks.js';
+import {
+  buildBaseline,
+  measurePosts,
+  postChecks,
+  postgresStack,
+  POSTS_METHOD,
+  postRows,
+  type PostTargets,
+} from './durable-posts.js';
+import {
+  CONNECTIONS,
+  DURATION_S,
+  errorsIn,
+  log,
+  measure,
+  pairedRatio,
+  row,
+  RUNS,
+  selectedPhases,
+  target,
+  THREADS,
+  warmUp,
+  PHASES as ALL_PHASES,
+  type Target,
+} from './measure.js';
 
 const PROJECT = 'softy-pinko-bench';
 /** Images are built as softy-pinko-*:bench, so the bench never overwrites the stack suite's `e2e` images. */
 const TAG = 'bench';
 const OVERRIDE = `${REPO_ROOT}scripts/bench/docker-compose.bench.yml`;
-const WRK_SCRIPT = `${REPO_ROOT}scripts/bench/wrk-report.lua`;
 const ARTIFACTS = `${REPO_ROOT}artifacts/bench`;
 const CHART = `${REPO_ROOT}docs/bench-ratios.svg`;
 
-const CONNECTIONS = 50;
-const THREADS = 2;
-const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 7));
-const DURATION_S = Math.max(1, Number(process.env.BENCH_DURATION ?? 4));
-const WARMUP_S = Math.max(1, Number(process.env.BENCH_WARMUP ?? 5));
+const PHASES = selectedPhases(process.env.BENCH_ONLY);
 /** What the back-end may hold under load, as docker stats reports it (MiB). */
 const BACK_END_MEMORY_LIMIT = 80;
 const HELLO = 'Hello, World!';
-
-const log = (message: string): void => console.error(`[bench] ${message}`);
-
-// ------------------------------------------------------------------------------------------------ wrk --
-
-interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-}
-
-/** One wrk run; errors count failed connections and answers that were not 2xx/3xx. */
-async function wrk(url: string, seconds: number, headers: string[]): Promise<WrkResult> {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT];
-  for (const header of headers) args.push('-H', header);
-  args.push(url);
-  const { code, stdout, stderr } = await run('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
-  const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
-  if (code !== 0 || !line) throw new Error(`wrk ${args.join(' ')} failed (exit ${code}): ${stderr || stdout}`);
-  const r = JSON.parse(line.slice('BENCH_JSON '.length)) as Record<string, number>;
-  return {
-    rps: r.requests! / (r.duration_us! / 1e6),
-    p50Ms: r.p50_us! / 1000,
-    p99Ms: r.p99_us! / 1000,
-    errors: r.connect_errors! + r.read_errors! + r.write_errors! + r.status_errors! + r.timeouts!,
-  };
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-interface Target {
-  label: string;
-  url: string;
-  /** Browser-like: the page and its assets are asked for with Accept-Encoding, so gzip_static is used. */
-  headers: string[];
-  runs: WrkResult[];
-}
-
-/**
- * A ratio between two targets: the median over the rounds of a's run divided by b's run in the same round
- * (neighbours in time, so a burst of load elsewhere on the machine hits both or is outvoted).
- */
-const pairedRatio = (a: Target, b: Target, metric: 'rps' | 'p99Ms'): number =>
-  median(a.runs.map((r, i) => r[metric] / b.runs[i]![metric]));
-
-/**
- * Round-robin: every round runs every target once. Odd rounds go backwards (A B C, C B A, …), so a
- * slow drift of the machine's load cancels out instead of favouring whoever runs first.
- */
-async function measure(targets: Record<string, Target>, rounds: number, stop: AbortSignal): Promise<void> {
-  for (let round = 0; round < rounds; round += 1) {
-    const order = Object.entries(targets);
-    if (round % 2 === 1) order.reverse();
-    for (const [id, target] of order) {
-      stop.throwIfAborted();
-      const r = await wrk(target.url, DURATION_S, target.headers);
-      target.runs.push(r);
-      const figures = `${r.rps.toFixed(0).padStart(6)} req/s  p50 ${fmtMs(r.p50Ms)}  p99 ${fmtMs(r.p99Ms)}`;
-      log(`round ${round + 1}/${rounds} ${id.padEnd(13)} ${figures}${r.errors ? `  ERRORS ${r.errors}` : ''}`);
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------- memory --
 
@@ -136,15 +93,11 @@ class MemoryUnderLoad {
   readonly peak = new Map<string, number>();
   constructor(private readonly ids: () => string[]) {}
 
-  async warmUp(targets: Record<string, Target>): Promise<void> {
-    for (const [id, target] of Object.entries(targets)) {
-      log(`warming up ${id} (${WARMUP_S}s) …`);
-      const [, sample] = await Promise.all([
-        wrk(target.url, WARMUP_S, target.headers),
-        sleep((WARMUP_S * 1000) / 2).then(() => memorySample(this.ids())),
-      ]);
-      for (const [container, mib] of sample) this.peak.set(container, Math.max(this.peak.get(container) ?? 0, mib));
-    }
+  warmUp(targets: Record<string, Target>): Promise<void> {
+    return warmUp(targets, async () => {
+      for (const [container, mib] of await memorySample(this.ids()))
+        this.peak.set(container, Math.max(this.peak.get(container) ?? 0, mib));
+    });
   }
 }
 
@@ -243,8 +196,6 @@ async function scaleTo2(stack: Stack, proxy: string): Promise<number> {
 
 // ------------------------------------------------------------------------------------------ report --
 
-const target = (label: string, url: string, headers: string[] = []): Target => ({ label, url, headers, runs: [] });
-
 /** Phase 1's targets, in the order they run: neighbours are the pairs that get compared. */
 function phase1Targets(urls: Urls, asset: string) {
   const gzip = ['Accept-Encoding: gzip'];
@@ -292,6 +243,8 @@ const SUBJECTS: Record<string, string> = {
   apiProxy: 'API through the proxy',
   pageProxy: 'page through the proxy',
   assetProxy: 'asset through the proxy',
+  fileStore: 'durable POST, file store',
+  postgres: 'durable POST, PostgreSQL',
 };
 /** "API through the proxy: req/s vs back-end direct" */
 const chartLabel = (key: string, c: Check): string =>
@@ -299,13 +252,10 @@ const chartLabel = (key: string, c: Check): string =>
 const stamp = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 const FEATURES_ON = 'request ID and security headers in the answer, the ID in both JSON logs (proxy, back-end) ✅';
-const fmtRps = (n: number): string => Math.round(n).toLocaleString('en-US');
-const fmtMs = (n: number): string => `${n.toFixed(2)} ms`;
-
-function row(n: number, x: Target, notes: string): string {
-  const [rps, p50, p99] = [x.runs.map((r) => r.rps), x.runs.map((r) => r.p50Ms), x.runs.map((r) => r.p99Ms)];
-  return `| ${n} | ${x.label} | ${fmtRps(median(rps))} | ${fmtMs(median(p50))} | ${fmtMs(median(p99))} | ${notes} |`;
-}
+const tableHead = (target: string): string[] => [
+  `| # | ${target} | req/s | p50 | p99 | ratios (checks) |`,
+  '|---|---|---:|---:|---:|---|',
+];
 
 /** The results table; rows shown in reading order (references first), which is not the order they ran. */
 function resultsTable(
@@ -319,8 +269,6 @@ function resultsTable(
   const [rps2, p99s2] = (['rps', 'p99Ms'] as const).map((m) => pairedRatio(p2.apiProxy2, p2.apiDirect2, m).toFixed(2));
   const scaled = `req/s **${rps2}×**, p99 **${p99s2}×** (no target)`;
   return [
-    '| # | target (phase 1: 1 back-end replica) | req/s | p50 | p99 | ratios (checks) |',
-    '|---|---|---:|---:|---:|---|',
     row(1, t.nodeHello, 'reference'),
     row(2, t.fastifyHello, 'reference'),
     row(3, t.apiDirect, `${notes('apiDirect', 2)}<br>${info}`),
@@ -347,19 +295,27 @@ async function machine(compose: string[]): Promise<string> {
   return `${cpu}, ${memory}, Linux ${release()}; Docker ${docker}, Compose ${composeVersion}, wrk ${wrkVersion}`;
 }
 
-async function writeArtifacts(markdown: string, raw: object, chart: string): Promise<void> {
+/** The chart is drawn only from a run of every phase: docs/bench-ratios.svg always shows them all. */
+async function writeArtifacts(markdown: string, raw: object, chart: string | undefined): Promise<void> {
   await mkdir(ARTIFACTS, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   await writeFile(`${ARTIFACTS}/bench-${stamp}.md`, `${markdown}\n`);
   await writeFile(`${ARTIFACTS}/bench-${stamp}.json`, `${JSON.stringify(raw, null, 2)}\n`);
   await writeFile(`${ARTIFACTS}/latest.md`, `${markdown}\n`);
-  await writeFile(CHART, chart);
-  log(`written to artifacts/bench/bench-${stamp}.md (latest.md; raw runs in .json) and docs/bench-ratios.svg`);
+  if (chart) await writeFile(CHART, chart);
+  const andChart = chart ? ' and docs/bench-ratios.svg' : '';
+  log(`written to artifacts/bench/bench-${stamp}.md (latest.md; raw runs in .json)${andChart}`);
 }
 
 // -------------------------------------------------------------------------------------------- main --
 
-interface Measured {
+/** The bench stack, and the PostgreSQL one when the durable-write rows are measured (up only for them). */
+interface Stacks {
+  stack: Stack;
+  postgres: Stack | undefined;
+}
+
+interface ProxyPhases {
   t: Phase1;
   p2: Record<'apiProxy2' | 'apiDirect2', Target>;
   problems: string[];
@@ -385,13 +341,41 @@ async function measureBoth(stack: Stack, urls: Urls, ids: Record<string, string>
   await memory.warmUp(p2);
   await measure(p2, RUNS, stop);
   const backEndMiB = Math.max(...backEndIds.map((id) => memory.peak.get(id) ?? NaN));
-  return { t, p2, problems, backEndMiB } satisfies Measured;
+  return { t, p2, problems, backEndMiB } satisfies ProxyPhases;
+}
+
+/** What a run measured: the phases BENCH_ONLY left in. */
+interface Measured {
+  proxy?: ProxyPhases;
+  posts?: PostTargets;
+}
+
+/** The durable-write rows, with the bench stack's back-end at one replica again if phase 2 scaled it. */
+async function measurePostPhase(stack: Stack, postgres: Stack, urls: Urls, baselineProxy: string) {
+  if ((await stack.containers('back-end')).length > 1) {
+    await stack.scaleBackEnd(1);
+    await sleep(6000); // the proxy re-resolves back-end every 5 s
+  }
+  return measurePosts(postgres, { baseline: baselineProxy, fileStore: urls.proxy });
+}
+
+/** The table: phases 1 and 2, then the durable-write rows, whichever of them ran. */
+function tableLines({ proxy, posts }: Measured, checks: Record<string, Check[]>): string[] {
+  const lines = proxy
+    ? [...tableHead('target (phase 1: 1 back-end replica)'), ...resultsTable(proxy.t, proxy.p2, checks)]
+    : tableHead('target');
+  return posts ? [...lines, ...postRows(posts, checks, 13)] : lines;
 }
 
 /** The Markdown report, the checks and how many of them (features and failed requests included) failed. */
-function report({ t, p2, problems, backEndMiB }: Measured, machineLine: string) {
-  const checks = phase1Checks(t, backEndMiB);
-  const errors = Object.values({ ...t, ...p2 }).reduce((sum, x) => sum + x.runs.reduce((s, r) => s + r.errors, 0), 0);
+function report(measured: Measured, machineLine: string) {
+  const { proxy, posts } = measured;
+  const checks: Record<string, Check[]> = {
+    ...(proxy && phase1Checks(proxy.t, proxy.backEndMiB)),
+    ...(posts && postChecks(posts)),
+  };
+  const problems = proxy?.problems ?? [];
+  const errors = errorsIn([...Object.values({ ...proxy?.t, ...proxy?.p2 }), ...Object.values(posts ?? {})]);
   const failed =
     Object.values(checks)
       .flat()
@@ -404,12 +388,17 @@ function report({ t, p2, problems, backEndMiB }: Measured, machineLine: string) 
     `Machine: ${machineLine}.`,
     `Load: wrk, ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION_S}s per run, ${RUNS} rounds, ` +
       'every target reached through a port published on 127.0.0.1; page and asset with `Accept-Encoding: gzip`. ' +
-      'req/s, p50 and p99 are medians over the rounds; each ratio is the median of the per-round ratios.',
+      'req/s, p50 and p99 are medians over the rounds; each ratio is the median of the per-round ratios.' +
+      (posts ? ` ${POSTS_METHOD}` : ''),
     '',
-    ...resultsTable(t, p2, checks),
+    ...tableLines(measured, checks),
     '',
-    `Back-end under load: ${verdict(checks.memory![0]!)} (largest sample over all replicas).`,
-    `Features on: ${problems.length ? `❌ ${problems.join('; ')}` : FEATURES_ON}.`,
+    ...(proxy
+      ? [
+          `Back-end under load: ${verdict(checks.memory![0]!)} (largest sample over all replicas).`,
+          `Features on: ${problems.length ? `❌ ${problems.join('; ')}` : FEATURES_ON}.`,
+        ]
+      : []),
     `Failed requests during measured runs: ${errors ? `${errors} ❌` : '0 ✅'}.`,
     '',
     failed === 0 ? '**All checks pass.**' : `**${failed} check(s) failed.**`,
@@ -418,7 +407,8 @@ function report({ t, p2, problems, backEndMiB }: Measured, machineLine: string) 
 }
 
 /** Everything between the stack coming up and going down: returns the exit code. */
-async function benchmark(stack: Stack, ports: Record<string, number>, machineLine: string, stop: AbortSignal) {
+async function benchmark(stacks: Stacks, ports: Record<string, number>, machineLine: string, stop: AbortSignal) {
+  const { stack, postgres } = stacks;
   const at = (port: number): string => `http://127.0.0.1:${port}`;
   const ids = await containerIds(stack);
   const urls: Urls = {
@@ -430,14 +420,17 @@ async function benchmark(stack: Stack, ports: Record<string, number>, machineLin
     nodeHello: at(ports.nodeHello!),
     fastifyHello: at(ports.fastifyHello!),
   };
-  const measured = await measureBoth(stack, urls, ids, stop);
+  const measured: Measured = {};
+  if (PHASES.has('proxy')) measured.proxy = await measureBoth(stack, urls, ids, stop);
+  if (postgres) measured.posts = await measurePostPhase(stack, postgres, urls, at(ports.baselineProxy!));
   const { markdown, checks, failed } = report(measured, machineLine);
   console.log(`\n${markdown}\n`);
   const raw = { machine: machineLine, runs: RUNS, durationS: DURATION_S, ...measured, checks };
   const rows = Object.entries(checks).flatMap(([key, list]) =>
     list.map((c) => ({ label: chartLabel(key, c), check: c })),
   );
-  await writeArtifacts(markdown, raw, ratioChart(rows, `npm run bench, ${RUNS} rounds of ${DURATION_S}s (${stamp()})`));
+  const title = `npm run bench, ${RUNS} rounds of ${DURATION_S}s (${stamp()})`;
+  await writeArtifacts(markdown, raw, PHASES.size === ALL_PHASES.length ? ratioChart(rows, title) : undefined);
   return failed === 0 ? 0 : 1;
 }
 
@@ -447,7 +440,7 @@ async function main(): Promise<number> {
     throw new Error('wrk is not installed (apt-get install wrk)');
   await ensureBaseImages('bench');
   const compose = await composeCommand();
-  const ports = { proxy: 0, frontEnd: 0, naive: 0, tuned: 0, nodeHello: 0, fastifyHello: 0 };
+  const ports = { proxy: 0, frontEnd: 0, naive: 0, tuned: 0, nodeHello: 0, fastifyHello: 0, baselineProxy: 0 };
   for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
   const env = {
     // The proxy's API rate limit stays on (its lookup is paid on every request), but wrk is one address
@@ -460,11 +453,14 @@ async function main(): Promise<number> {
     BENCH_TUNED_PROXY_PORT: String(ports.tuned),
     BENCH_NODE_HELLO_PORT: String(ports.nodeHello),
     BENCH_FASTIFY_HELLO_PORT: String(ports.fastifyHello),
+    BENCH_BASELINE_PROXY_PORT: String(ports.baselineProxy),
   };
   const stack = new Stack(compose, PROJECT, ports.proxy, env, { files: [OVERRIDE], tag: TAG });
+  const postgres = PHASES.has('posts') ? await postgresStack(compose, env, { tag: TAG }) : undefined;
   const machineLine = await machine(compose);
+  await buildBaseline(); // the bench stack's baseline-back-end runs it, whichever rows are measured
   log(`bringing up ${PROJECT} (proxy on 127.0.0.1:${ports.proxy}) …`);
-  return withStack(stack, 'bench', (stop) => benchmark(stack, ports, machineLine, stop));
+  return withStack(stack, 'bench', (stop) => benchmark({ stack, postgres }, ports, machineLine, stop));
 }
 
 main().then(
