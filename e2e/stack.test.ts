@@ -165,7 +165,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
-    it('keeps one gzipped and one plain copy of an asset at the proxy, however a client spells Accept-Encoding', async () => {
+    it('keeps one gzipped and one plain copy of an asset, however a client spells Accept-Encoding', async () => {
       const html = await (await fetch(`${stack.baseUrl}/`)).text();
       const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
       expect(asset).toBeDefined();
@@ -249,7 +249,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       expect(await apiary.text()).toMatch(/Softy\s*Pinko/);
     });
 
-    it('answers /healthz whatever the Host (the kubelet sends the pod IP), and nothing else for a host it does not serve', async () => {
+    it('answers /healthz whatever the Host (the kubelet sends the pod IP), nothing else to strangers', async () => {
       const ask = (path: string, host: string) =>
         sendRaw(stack.proxyPort, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       expect(await ask('/healthz', '10.1.2.3')).toBe(200);
@@ -313,7 +313,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       expect((await fetch(`${stack.baseUrl}/stub_status`)).status).toBe(404);
     });
 
-    it('ignores X-Forwarded-For with TRUSTED_PROXIES off, the default: it logs the peer, not the claimed client', async () => {
+    it('ignores X-Forwarded-For with TRUSTED_PROXIES off (the default): it logs the peer, not the claim', async () => {
       await fetch(`${stack.baseUrl}/api/hello`, {
         headers: { 'x-request-id': 'e2e-xff-ignored', 'x-forwarded-for': '203.0.113.10' },
       });
@@ -372,7 +372,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       }
     });
 
-    it('runs every service read-only, without capabilities or privilege escalation, within memory, pid and log-size limits', async () => {
+    it('runs every service read-only, with no capabilities or new privileges, within resource limits', async () => {
       for (const service of ['front-end', 'back-end', 'proxy']) {
         const [id] = await stack.containers(service);
         const host = await stack.inspect<{
@@ -556,7 +556,8 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const categories = new Map<string, number>();
       for (const { category } of HOSTILE_REQUESTS) categories.set(category, (categories.get(category) ?? 0) + 1);
       console.log(
-        `[hostile] ${HOSTILE_REQUESTS.length} raw requests (${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}) and 1 slow-loris client`,
+        `[hostile] ${HOSTILE_REQUESTS.length} raw requests`,
+        `(${[...categories].map(([c, n]) => `${c} ${n}`).join(', ')}) and 1 slow-loris client`,
       );
       await stack.waitHealthy(30_000);
       for (const [id, before] of restartsBefore) expect(await restartState(id), id).toBe(before);
@@ -592,7 +593,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       expect(started.stderr).toContain('API_RATE_LIMIT must look like 10r/s');
     });
 
-    it('limits each visitor named by X-Forwarded-For when the peer is in TRUSTED_PROXIES, not the balancer', async () => {
+    it('limits each visitor named by X-Forwarded-For when the peer is in TRUSTED_PROXIES', async () => {
       const limit = ['--env', 'API_RATE_LIMIT=1r/m', '--env', 'API_RATE_BURST=1', '--env', 'RESOLVER=127.0.0.1'];
       // Two visitors behind one balancer (curl on 127.0.0.1), 1 request a minute plus a burst of 1; no back-end: 503.
       const statuses = async (id: string) => {

@@ -57,4 +57,5 @@ for (const service of services) {
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stopAll(0));
-console.log(`[start] Softy Pinko ${dev ? '(dev, hot reload)' : ''} on http://localhost:${sitePort} — Ctrl+C stops it`);
+const mode = dev ? '(dev, hot reload)' : '';
+console.log(`[start] Softy Pinko ${mode} on http://localhost:${sitePort} — Ctrl+C stops it`);

@@ -129,7 +129,7 @@ describe('errors', () => {
 });
 
 describe('shutdown', () => {
-  it('finishes a request in flight on close, asking the client to close its socket, then refuses new ones', async () => {
+  it('finishes a request in flight on close, asking the client to close its socket, then refuses more', async () => {
     const server = await buildApp();
     let arrived = () => {};
     const inHandler = new Promise<void>((resolve) => (arrived = resolve));

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { initMotion, parseCounter } from './motion';
 
-/** A stand-in for the browser's IntersectionObserver (happy-dom has none): tests say when an element comes into view. */
+/** A stand-in for IntersectionObserver (happy-dom has none): tests say when an element comes into view. */
 class FakeObserver {
   static all: FakeObserver[] = [];
   readonly observed = new Set<Element>();

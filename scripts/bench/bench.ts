@@ -145,7 +145,10 @@ async function expectOk(url: string, expected?: string): Promise<string> {
   return body;
 }
 
-type Urls = Record<'proxy' | 'backEnd' | 'frontEnd' | 'naive' | 'tuned' | 'nodeHello' | 'fastifyHello', string>;
+type Urls = Record<
+  'proxy' | 'backEnd' | 'frontEnd' | 'naive' | 'tuned' | 'nodeHello' | 'fastifyHello' | 'proxyNodeHello' | 'before',
+  string
+>;
 
 /** Every target answers what it should, the page and asset alike both ways; returns the asset's path. */
 async function checkAnswers(urls: Urls): Promise<string> {
@@ -155,7 +158,8 @@ async function checkAnswers(urls: Urls): Promise<string> {
   const asset = /(?:src|href)="(\/assets\/[^"]+)"/.exec(page)?.[1];
   if (!asset) throw new Error('the page names no /assets/ file');
   await expectOk(`${urls.frontEnd}${asset}`, await expectOk(`${urls.proxy}${asset}`));
-  for (const base of [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.nodeHello, urls.fastifyHello]) {
+  const apis = [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.nodeHello, urls.fastifyHello];
+  for (const base of [...apis, urls.proxyNodeHello, urls.before]) {
     await expectOk(`${base}/api/hello`, HELLO);
   }
   return asset;
@@ -206,6 +210,8 @@ function phase1Targets(urls: Urls, asset: string) {
     apiProxy: target('`GET /api/hello` through our proxy', `${urls.proxy}/api/hello`),
     tuned: target('tuned nginx (keep-alive, access log) → bare `node:http`', `${urls.tuned}/api/hello`),
     apiNaive: target('`GET /api/hello` through the naive nginx', `${urls.naive}/api/hello`),
+    proxyNodeHello: target('our proxy → bare `node:http`', `${urls.proxyNodeHello}/api/hello`),
+    apiBefore: target('`GET /api/hello` back-end before issue 20 (145b43d), direct', `${urls.before}/api/hello`),
     pageProxy: target('`GET /` through our proxy', `${urls.proxy}/`, gzip),
     pageDirect: target('`GET /` front-end direct', `${urls.frontEnd}/`, gzip),
     assetProxy: target(`\`GET ${asset}\` through our proxy`, `${urls.proxy}${asset}`, gzip),
@@ -265,7 +271,9 @@ function resultsTable(
 ): string[] {
   const notes = (key: string, vs: number): string => checks[key]!.map((c) => `vs #${vs}: ${verdict(c)}`).join('<br>');
   const [apiVsDirect, apiP99, apiVsTuned, apiVsNaive] = checks.apiProxy!.map(verdict);
-  const info = `vs #1: req/s **${pairedRatio(t.apiDirect, t.nodeHello, 'rps').toFixed(2)}×** (information)`;
+  const infoVs = (n: number, a: Target, b: Target): string =>
+    `vs #${n}: req/s **${pairedRatio(a, b, 'rps').toFixed(2)}×** (information)`;
+  const info = infoVs(1, t.apiDirect, t.nodeHello);
   const [rps2, p99s2] = (['rps', 'p99Ms'] as const).map((m) => pairedRatio(p2.apiProxy2, p2.apiDirect2, m).toFixed(2));
   const scaled = `req/s **${rps2}×**, p99 **${p99s2}×** (no target)`;
   return [
@@ -275,13 +283,15 @@ function resultsTable(
     row(4, t.tuned, 'reference'),
     row(5, t.apiNaive, 'reference: stock nginx.conf + two bare `proxy_pass`'),
     row(6, t.apiProxy, `vs #3: ${apiVsDirect}<br>vs #3: ${apiP99}<br>vs #4: ${apiVsTuned}<br>vs #5: ${apiVsNaive}`),
-    row(7, t.pageDirect, 'reference'),
-    row(8, t.pageProxy, notes('pageProxy', 7)),
-    row(9, t.assetDirect, 'reference'),
-    row(10, t.assetProxy, notes('assetProxy', 9)),
+    row(7, t.proxyNodeHello, `${infoVs(4, t.proxyNodeHello, t.tuned)}: the proxy alone, same upstream as #4`),
+    row(8, t.apiBefore, `${infoVs(3, t.apiBefore, t.apiDirect)}: before ÷ after`),
+    row(9, t.pageDirect, 'reference'),
+    row(10, t.pageProxy, notes('pageProxy', 9)),
+    row(11, t.assetDirect, 'reference'),
+    row(12, t.assetProxy, notes('assetProxy', 11)),
     '| | **phase 2: back-end scaled to 2 replicas** | | | | |',
-    row(11, p2.apiDirect2, 'reference'),
-    row(12, p2.apiProxy2, `vs #11: ${scaled}`),
+    row(13, p2.apiDirect2, 'reference'),
+    row(14, p2.apiProxy2, `vs #13: ${scaled}`),
   ];
 }
 
@@ -364,7 +374,7 @@ function tableLines({ proxy, posts }: Measured, checks: Record<string, Check[]>)
   const lines = proxy
     ? [...tableHead('target (phase 1: 1 back-end replica)'), ...resultsTable(proxy.t, proxy.p2, checks)]
     : tableHead('target');
-  return posts ? [...lines, ...postRows(posts, checks, 13)] : lines;
+  return posts ? [...lines, ...postRows(posts, checks, 15)] : lines;
 }
 
 /** The Markdown report, the checks and how many of them (features and failed requests included) failed. */
@@ -419,6 +429,8 @@ async function benchmark(stacks: Stacks, ports: Record<string, number>, machineL
     tuned: at(ports.tuned!),
     nodeHello: at(ports.nodeHello!),
     fastifyHello: at(ports.fastifyHello!),
+    proxyNodeHello: at(ports.proxyNodeHello!),
+    before: at(ports.baselineBackEnd!),
   };
   const measured: Measured = {};
   if (PHASES.has('proxy')) measured.proxy = await measureBoth(stack, urls, ids, stop);
@@ -440,8 +452,9 @@ async function main(): Promise<number> {
     throw new Error('wrk is not installed (apt-get install wrk)');
   await ensureBaseImages('bench');
   const compose = await composeCommand();
-  const ports = { proxy: 0, frontEnd: 0, naive: 0, tuned: 0, nodeHello: 0, fastifyHello: 0, baselineProxy: 0 };
-  for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
+  const names = ['proxy', 'frontEnd', 'naive', 'tuned', 'nodeHello', 'fastifyHello', 'baselineProxy'] as const;
+  const ports: Record<string, number> = {};
+  for (const key of [...names, 'proxyNodeHello', 'baselineBackEnd']) ports[key] = await freePort();
   const env = {
     // The proxy's API rate limit stays on (its lookup is paid on every request), but wrk is one address
     // standing in for a crowd of visitors, so the threshold is raised out of its way.
@@ -454,8 +467,10 @@ async function main(): Promise<number> {
     BENCH_NODE_HELLO_PORT: String(ports.nodeHello),
     BENCH_FASTIFY_HELLO_PORT: String(ports.fastifyHello),
     BENCH_BASELINE_PROXY_PORT: String(ports.baselineProxy),
+    BENCH_PROXY_NODE_HELLO_PORT: String(ports.proxyNodeHello),
+    BENCH_BASELINE_BACK_END_PORT: String(ports.baselineBackEnd),
   };
-  const stack = new Stack(compose, PROJECT, ports.proxy, env, { files: [OVERRIDE], tag: TAG });
+  const stack = new Stack(compose, PROJECT, ports.proxy!, env, { files: [OVERRIDE], tag: TAG });
   const postgres = PHASES.has('posts') ? await postgresStack(compose, env, { tag: TAG }) : undefined;
   const machineLine = await machine(compose);
   await buildBaseline(); // the bench stack's baseline-back-end runs it, whichever rows are measured

@@ -252,7 +252,8 @@ function footnotes(runs: Run[], url: string, chromium: string): string[] {
   const benchmark = median(benchmarks);
   const [low, high] = [Math.min(...benchmarks), Math.max(...benchmarks)].map(Math.round);
   const index = benchmark === null ? '' : `; Lighthouse benchmarkIndex ${Math.round(benchmark)} (${low}–${high})`;
-  const machine = `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  const memory = `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  const machine = `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${memory}`;
   const perPreset = PRESETS.map((preset) => {
     const presetRuns = runs.filter((run) => run.preset === preset);
     const scores = (id: Category): string => presetRuns.map((run) => fmt.score(run.figures.scores[id])).join('/');

@@ -275,9 +275,9 @@ const DOWN = ['down', '--volumes', '--remove-orphans', '--timeout', '15'];
 /**
  * Brings `stack` up (clearing what an aborted run left), runs `body`, and takes the stack down again, the
  * same way for every script: on success, on failure, on Ctrl-C or SIGTERM (exit 130 or 143), and, like
- * every Stack brought up, through its watcher when this process is killed outright. `body` gets a signal that aborts on Ctrl-C; it must
- * keep the event loop free (tsx kills a child that does not take a signal at once), so heavy work goes to
- * child processes.
+ * every Stack brought up, through its watcher when this process is killed outright. `body` gets a signal
+ * that aborts on Ctrl-C; it must keep the event loop free (tsx kills a child that does not take a signal at
+ * once), so heavy work goes to child processes.
  */
 export async function withStack<T>(
   stack: Stack,
