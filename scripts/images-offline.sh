@@ -13,7 +13,7 @@
 #                                ~ nginx/nginx-prometheus-exporter (Debian bookworm)
 #   softy-pinko-base/postgres:17 ~ postgres:17             (Debian trixie)
 #
-# Afterwards an unchanged `docker-compose up --build` builds FROM them, because
+# Afterwards an unchanged `docker compose up --build` builds FROM them, because
 # docker-compose.yml passes ${NODE_IMAGE:-…} / ${NGINX_IMAGE:-…} as build args.
 #
 # The mmdebstrap hooks below are single-quoted on purpose: mmdebstrap runs each
@@ -53,7 +53,7 @@ Usage: scripts/images-offline.sh [--force] [--ca-bundle FILE|none] [--skip-regis
 
 Build local stand-ins for the official base images on a machine without a
 container registry, then write NODE_IMAGE / NGINX_IMAGE into $ENV_FILE
-so that \`docker-compose up --build\` uses them.
+so that \`docker compose up --build\` uses them.
 
   $NGINX_TAG   nginx from Debian $NGINX_SUITE (official nginx:1.30 look-alike)
   $NODE_TAG      official Node $NODE_MAJOR binary + npm $NPM_MAJOR on Debian $NODE_SUITE
@@ -741,4 +741,4 @@ fi
 
 log "done. Images:"
 docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -F 'softy-pinko-base/' || true
-log "now run: docker-compose up --build"
+log "now run: docker compose up --build"
