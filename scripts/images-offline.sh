@@ -661,79 +661,54 @@ build_postgres() {
 }
 
 # ----------------------------------------------------------------- driver --
-if [[ "$FORCE" == 0 ]] && image_exists "$NGINX_TAG"; then
-  log "$NGINX_TAG already exists — reusing it (--force to rebuild)"
-else
-  old_id="$(image_id "$NGINX_TAG")"
-  build_nginx
-  drop_old_image "$old_id" "$NGINX_TAG"
-fi
+# Builds TAG with BUILD_FUNCTION, then drops the image it replaced.
+rebuild() {
+  local tag="$1" old_id
+  old_id="$(image_id "$tag")"
+  "$2"
+  drop_old_image "$old_id" "$tag"
+}
 
-if [[ "$FORCE" == 0 ]] && image_exists "$NODE_TAG"; then
-  # The CA bundle is baked in, so a different --ca-bundle means a rebuild.
-  have_ca="$(docker image inspect -f "{{ index .Config.Labels \"$CA_LABEL\" }}" "$NODE_TAG" 2>/dev/null || true)"
-  if [[ "$have_ca" == "$CA_SHA256" ]]; then
-    log "$NODE_TAG already exists — reusing it (--force to rebuild)"
+# Reuses TAG when it exists (unless --force), else builds it.
+build_unless_present() {
+  if [[ "$FORCE" == 0 ]] && image_exists "$1"; then
+    log "$1 already exists — reusing it (--force to rebuild)"
   else
-    log "$NODE_TAG exists but was built with a different CA bundle — rebuilding"
-    old_id="$(image_id "$NODE_TAG")"
-    build_node
-    drop_old_image "$old_id" "$NODE_TAG"
+    rebuild "$1" "$2"
   fi
+}
+
+build_unless_present "$NGINX_TAG" build_nginx
+
+# The CA bundle is baked in, so a different --ca-bundle means a rebuild.
+have_ca="$(docker image inspect -f "{{ index .Config.Labels \"$CA_LABEL\" }}" "$NODE_TAG" 2>/dev/null || true)"
+if [[ "$FORCE" == 0 ]] && image_exists "$NODE_TAG" && [[ "$have_ca" != "$CA_SHA256" ]]; then
+  log "$NODE_TAG exists but was built with a different CA bundle — rebuilding"
+  rebuild "$NODE_TAG" build_node
 else
-  old_id="$(image_id "$NODE_TAG")"
-  build_node
-  drop_old_image "$old_id" "$NODE_TAG"
+  build_unless_present "$NODE_TAG" build_node
 fi
 
-for monitoring_image in "$PROMETHEUS_TAG:build_prometheus" "$NGINX_EXPORTER_TAG:build_nginx_exporter"; do
-  tag="${monitoring_image%:*}"
-  if [[ "$FORCE" == 0 ]] && image_exists "$tag"; then
-    log "$tag already exists — reusing it (--force to rebuild)"
-  else
-    old_id="$(image_id "$tag")"
-    "${monitoring_image##*:}"
-    drop_old_image "$old_id" "$tag"
-  fi
-done
-
-if [[ "$FORCE" == 0 ]] && image_exists "$POSTGRES_TAG"; then
-  log "$POSTGRES_TAG already exists — reusing it (--force to rebuild)"
-else
-  old_id="$(image_id "$POSTGRES_TAG")"
-  build_postgres
-  drop_old_image "$old_id" "$POSTGRES_TAG"
-fi
+build_unless_present "$PROMETHEUS_TAG" build_prometheus
+build_unless_present "$NGINX_EXPORTER_TAG" build_nginx_exporter
+build_unless_present "$POSTGRES_TAG" build_postgres
 
 # ------------------------------------------------------------------- .env --
-# Set our two keys, keep every other line (and the keys' position) intact.
-update_env() {
-  local tmp="$WORK/env.new"
-  [[ -f "$ENV_FILE" ]] || : >"$ENV_FILE"
-  awk -v node="NODE_IMAGE=$NODE_TAG" -v nginx="NGINX_IMAGE=$NGINX_TAG" '
-    /^[[:space:]]*(export[[:space:]]+)?NODE_IMAGE[[:space:]]*=/  { if (!n++) print node;  next }
-    /^[[:space:]]*(export[[:space:]]+)?NGINX_IMAGE[[:space:]]*=/ { if (!g++) print nginx; next }
-    { print }
-    END { if (!n) print node; if (!g) print nginx }' "$ENV_FILE" >"$tmp"
-  cat "$tmp" >"$ENV_FILE" # rewrite in place: keeps the file's owner/mode
-}
-update_env
-log "wrote NODE_IMAGE=$NODE_TAG and NGINX_IMAGE=$NGINX_TAG to $ENV_FILE"
-# The monitoring override's images (docker-compose.monitoring.yml), one key at a time.
+# Sets KEY=VALUE in .env: the first KEY line is replaced in place, others dropped, every other line kept.
 set_env_key() {
   local tmp="$WORK/env.new"
+  [[ -f "$ENV_FILE" ]] || : >"$ENV_FILE"
   awk -v key="$1" -v line="$1=$2" '
     $0 ~ "^[[:space:]]*(export[[:space:]]+)?" key "[[:space:]]*=" { if (!n++) print line; next }
     { print }
     END { if (!n) print line }' "$ENV_FILE" >"$tmp"
-  cat "$tmp" >"$ENV_FILE"
+  cat "$tmp" >"$ENV_FILE" # rewrite in place: keeps the file's owner/mode
 }
-set_env_key PROMETHEUS_IMAGE "$PROMETHEUS_TAG"
-set_env_key NGINX_EXPORTER_IMAGE "$NGINX_EXPORTER_TAG"
-log "wrote PROMETHEUS_IMAGE=$PROMETHEUS_TAG and NGINX_EXPORTER_IMAGE=$NGINX_EXPORTER_TAG to $ENV_FILE"
-# The PostgreSQL override's image (docker-compose.postgres.yml).
-set_env_key POSTGRES_IMAGE "$POSTGRES_TAG"
-log "wrote POSTGRES_IMAGE=$POSTGRES_TAG to $ENV_FILE"
+for entry in NODE_IMAGE="$NODE_TAG" NGINX_IMAGE="$NGINX_TAG" PROMETHEUS_IMAGE="$PROMETHEUS_TAG" \
+  NGINX_EXPORTER_IMAGE="$NGINX_EXPORTER_TAG" POSTGRES_IMAGE="$POSTGRES_TAG"; do
+  set_env_key "${entry%%=*}" "${entry#*=}"
+  log "wrote $entry to $ENV_FILE"
+done
 if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
   && ! git -C "$REPO_ROOT" check-ignore -q "$ENV_FILE"; then
   warn "$ENV_FILE is not git-ignored — add '.env' to .gitignore so it is never committed"
