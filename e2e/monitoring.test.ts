@@ -283,36 +283,34 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
     }
   });
 
-  it('fires ProxyDown (pending or firing) once the proxy is stopped, and clears it after', async () => {
-    expect(await alertState('ProxyDown')).toBeUndefined();
-    expect((await stack.exec(['stop', 'proxy'])).code).toBe(0);
+  /** Stops `service`, waits for `alert` to go pending or firing, starts it again, waits for the alert to clear. */
+  async function firesAndClears(
+    alert: string,
+    service: string,
+    clearWithinMs: number,
+    restarted: () => Promise<unknown> = async () => {},
+  ) {
+    expect(await alertState(alert)).toBeUndefined();
+    expect((await stack.exec(['stop', service])).code).toBe(0);
     const state = await eventually(async () => {
-      const current = await alertState('ProxyDown');
-      if (current !== 'pending' && current !== 'firing') throw new Error(`ProxyDown is ${current ?? 'inactive'}`);
+      const current = await alertState(alert);
+      if (current !== 'pending' && current !== 'firing') throw new Error(`${alert} is ${current ?? 'inactive'}`);
       return current;
     }, 60_000);
-    console.log(`[monitoring] ProxyDown is ${state} with the proxy stopped`);
-    expect((await stack.exec(['start', 'proxy'])).code).toBe(0);
+    console.log(`[monitoring] ${alert} is ${state} with ${service} stopped`);
+    expect((await stack.exec(['start', service])).code).toBe(0);
+    await restarted();
     await eventually(async () => {
-      const current = await alertState('ProxyDown');
-      if (current !== undefined) throw new Error(`ProxyDown still ${current}`);
-    }, 60_000);
+      const current = await alertState(alert);
+      if (current !== undefined) throw new Error(`${alert} still ${current}`);
+    }, clearWithinMs);
+  }
+
+  it('fires ProxyDown (pending or firing) once the proxy is stopped, and clears it after', async () => {
+    await firesAndClears('ProxyDown', 'proxy', 60_000);
   });
 
   it('fires NoBackEndUp (pending or firing) once every back-end replica is stopped, and clears it after', async () => {
-    expect(await alertState('NoBackEndUp')).toBeUndefined();
-    expect((await stack.exec(['stop', 'back-end'])).code).toBe(0);
-    const state = await eventually(async () => {
-      const current = await alertState('NoBackEndUp');
-      if (current !== 'pending' && current !== 'firing') throw new Error(`NoBackEndUp is ${current ?? 'inactive'}`);
-      return current;
-    }, 60_000);
-    console.log(`[monitoring] NoBackEndUp is ${state} with every replica stopped`);
-    expect((await stack.exec(['start', 'back-end'])).code).toBe(0);
-    await waitTargetsUp(REPLICAS);
-    await eventually(async () => {
-      const current = await alertState('NoBackEndUp');
-      if (current !== undefined) throw new Error(`NoBackEndUp still ${current}`);
-    }, 30_000);
+    await firesAndClears('NoBackEndUp', 'back-end', 30_000, () => waitTargetsUp(REPLICAS));
   });
 });
