@@ -34,19 +34,20 @@ function logLevel(raw: string): LevelWithSilent {
   return raw;
 }
 
-function metricsPort(env: NodeJS.ProcessEnv): number {
-  const value = port(env.METRICS_PORT || '9464', 'METRICS_PORT');
-  if (value === port(env.PORT ?? '5252')) throw new Error(`METRICS_PORT must differ from PORT, both are ${value}`);
+function metricsPort(raw: string, apiPort: number): number {
+  const value = port(raw, 'METRICS_PORT');
+  if (value === apiPort) throw new Error(`METRICS_PORT must differ from PORT, both are ${value}`);
   return value;
 }
 
 /** Reads and checks the environment; a bad value stops start-up with an error naming its variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const apiPort = port(env.PORT ?? '5252');
   return {
     // 0.0.0.0 so the proxy can reach us across the Compose network; HOST narrows it, e.g. to 127.0.0.1.
     host: env.HOST || '0.0.0.0',
-    port: port(env.PORT ?? '5252'),
-    metricsPort: metricsPort(env),
+    port: apiPort,
+    metricsPort: metricsPort(env.METRICS_PORT || '9464', apiPort),
     buildInfo: { version: env.BUILD_VERSION || 'dev', commit: env.BUILD_COMMIT || 'unknown' },
     logLevel: logLevel(env.LOG_LEVEL || 'info'),
     // A bad DATABASE_URL throws one line naming the variable, never its password (stores/database-url.ts).

@@ -16,20 +16,15 @@ export { StoreUnavailableError, type AppendResult, type ContactMessage, type Con
 export const DEFAULT_CONTACT_STORE_PATH = 'data/contact-messages.jsonl';
 
 /** An empty value counts as unset, so `CONTACT_STORE_PATH=` in a Compose file cannot point at the cwd itself. */
-export function contactStorePathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+export function contactStorePathFromEnv(env: NodeJS.ProcessEnv): string {
   return env.CONTACT_STORE_PATH || DEFAULT_CONTACT_STORE_PATH;
-}
-
-/** The JSON-lines file store (see stores/file.ts). */
-export function createContactStore(path: string): ContactStore {
-  return createFileStore(path);
 }
 
 /** Which store to use: PostgreSQL when a database URL is given, the JSON-lines file otherwise. */
 export type StoreSelection = { databaseUrl: string } | { path: string };
 
 /** The selection the environment asks for; throws one clear line for a bad DATABASE_URL(_FILE). */
-export function storeSelectionFromEnv(env: NodeJS.ProcessEnv = process.env): StoreSelection {
+export function storeSelectionFromEnv(env: NodeJS.ProcessEnv): StoreSelection {
   const databaseUrl = databaseUrlFromEnv(env);
   return databaseUrl ? { databaseUrl } : { path: contactStorePathFromEnv(env) };
 }

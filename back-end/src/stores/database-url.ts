@@ -51,7 +51,7 @@ export function checkDatabaseUrl(raw: string, variable: string): string {
  * The PostgreSQL URL from `DATABASE_URL`, or from the file `DATABASE_URL_FILE` names (a Docker or Kubernetes
  * secret), checked; undefined when neither is set, which selects the JSON-lines file store.
  */
-export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function databaseUrlFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   const direct = env.DATABASE_URL;
   const file = env.DATABASE_URL_FILE;
   // An empty value counts as unset, so `DATABASE_URL=` in a Compose file keeps the file store.
