@@ -9,6 +9,8 @@ export interface LoadResult {
   /** Requests that got no HTTP answer at all (reset, refused, timed out). */
   failures: number;
   failureSamples: string[];
+  /** From the first failed request's start to the last one's end (0 without failures): how long a cut lasted. */
+  failureWindowMs: number;
   servedBy: Record<string, number>;
   durationMs: number;
 }
@@ -20,6 +22,8 @@ export interface LoadOptions {
   maxInFlight?: number;
   requestTimeoutMs?: number;
   init?: (index: number) => RequestInit;
+  /** Sends request `index` in place of a plain fetch of the URL, e.g. a page visit that also loads its assets. */
+  send?: (index: number, signal: AbortSignal) => Promise<Response>;
   /** Called with each answer, e.g. to remember which writes were acknowledged. */
   onResponse?: (index: number, response: Response, body: string) => void;
 }
@@ -31,14 +35,25 @@ export interface RunningLoad {
 
 export function startLoad(url: string, options: LoadOptions): RunningLoad {
   const { ratePerSecond, maxDurationMs, maxInFlight = 100, requestTimeoutMs = 10_000 } = options;
-  const result: LoadResult = { sent: 0, statuses: {}, failures: 0, failureSamples: [], servedBy: {}, durationMs: 0 };
+  const result: LoadResult = {
+    sent: 0,
+    statuses: {},
+    failures: 0,
+    failureSamples: [],
+    failureWindowMs: 0,
+    servedBy: {},
+    durationMs: 0,
+  };
+  let firstFailureAt = Infinity;
   const inFlight = new Set<Promise<void>>();
   const started = Date.now();
   let stopped = false;
 
   async function one(index: number): Promise<void> {
+    const sentAt = Date.now();
     try {
-      const response = await fetch(url, { ...options.init?.(index), signal: AbortSignal.timeout(requestTimeoutMs) });
+      const signal = AbortSignal.timeout(requestTimeoutMs);
+      const response = await (options.send?.(index, signal) ?? fetch(url, { ...options.init?.(index), signal }));
       const body = await response.text();
       result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
       const replica = response.headers.get('x-served-by');
@@ -46,6 +61,8 @@ export function startLoad(url: string, options: LoadOptions): RunningLoad {
       options.onResponse?.(index, response, body);
     } catch (error) {
       result.failures += 1;
+      firstFailureAt = Math.min(firstFailureAt, sentAt);
+      result.failureWindowMs = Math.max(result.failureWindowMs, Date.now() - firstFailureAt);
       if (result.failureSamples.length < 5) result.failureSamples.push(String((error as Error).cause ?? error));
     }
   }

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Checks the proxy's environment, fills it into the nginx templates (proxy.conf, templates/https.conf),
-# picks the static snippets for TLS on or off, then runs the command (nginx). The root filesystem is
-# read-only, so the output goes to /tmp/nginx, whose conf.d/ is what nginx includes.
+# Checks the proxy's environment, copies the configuration (/etc/nginx) to /tmp/nginx, fills the environment
+# into its templates there (proxy.conf, templates/https.conf), picks the static snippets for TLS on or off,
+# then runs the command (nginx -c /tmp/nginx/nginx.conf). The root filesystem is read-only, hence /tmp; a
+# whole tree, with relative includes, so proxy-reload (reload.sh) can render a newer one next to it.
 # The official image's 20-envsubst-on-templates.sh would render them, but our offline base images lack it.
 #
 #   API_RATE_LIMIT     requests per client address to the API: 10r/s (default), 600r/m, …
@@ -15,6 +16,8 @@
 #   BACK_END_HOST        and back-end)
 #   RESOLVER           the DNS server for them (default: /etc/resolv.conf's first nameserver)
 #   TRUSTED_PROXIES    addresses or CIDRs whose X-Forwarded-For names the client (default none)
+#   NGINX_SOURCE_DIR   internal, for reload.sh: the tree to render (default /etc/nginx) and where
+#   NGINX_OUTPUT_DIR     to (default /tmp/nginx)
 set -euf # -f: a name like *.example.com is not a file pattern
 
 fail() {
@@ -57,27 +60,31 @@ each_matches "$address(/[0-9]{1,3})?" "$TRUSTED_PROXIES" ||
 # localhost and 127.0.0.1 are always in the template's server_name: listed twice, nginx would warn.
 SERVER_NAME=$(printf '%s\n' $SERVER_NAME | grep -Fvix -e localhost -e 127.0.0.1 | sort -uf | tr '\n' ' ')
 
-out=/tmp/nginx
+src=${NGINX_SOURCE_DIR:-/etc/nginx}
+out=${NGINX_OUTPUT_DIR:-/tmp/nginx}
 rm -rf "$out"
-mkdir -p "$out/conf.d"
+mkdir -p "$out"
+# Not tls/: the certificate stays where it is mounted, and snippets/tls.conf names it by its full path.
+cp -R "$src/nginx.conf" "$src/mime.types" "$src/snippets" "$src/conf.d" "$src/templates" "$out/"
 export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOST BACK_END_HOST RESOLVER
 # Only these are filled in: nginx's own $variables stay as they are.
 render() {
   envsubst '${API_RATE_LIMIT} ${API_RATE_BURST} ${SERVER_NAME} ${PUBLIC_HTTPS_PORT} ${FRONT_END_HOST}
-    ${BACK_END_HOST} ${RESOLVER}' <"$1" >"$out/conf.d/$(basename "$1")"
+    ${BACK_END_HOST} ${RESOLVER}' <"$src/$1" >"$out/conf.d/$(basename "$1")"
 }
-render /etc/nginx/conf.d/default.conf
+render conf.d/default.conf
 
+# Relative links, so the tree still works once reload.sh has moved it into place.
 case "$TLS" in
   off)
-    ln -s /etc/nginx/snippets/listen-http.conf "$out/listen.conf"
+    ln -s snippets/listen-http.conf "$out/listen.conf"
     ;;
   on)
     for file in /etc/nginx/tls/cert.pem /etc/nginx/tls/key.pem; do
       [ -r "$file" ] || fail "TLS=on needs $file (mounted, and readable by uid $(id -u)?)"
     done
-    ln -s /etc/nginx/snippets/listen-https.conf "$out/listen.conf"
-    render /etc/nginx/templates/https.conf
+    ln -s snippets/listen-https.conf "$out/listen.conf"
+    render templates/https.conf
     ;;
   *) fail "TLS must be on or off, got '$TLS'" ;;
 esac

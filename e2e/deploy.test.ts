@@ -1,0 +1,374 @@
+/**
+ * `npm run deploy` under a steady mixed load from the host on loopback (page visits with their assets, the
+ * API, contact POSTs: about 100 requests a second, bounded in time). Each kind of change ships with no failed
+ * request and every acknowledged message stored once; a version that never gets healthy is refused while the
+ * old one keeps serving; --rollback goes back. The next versions are small Dockerfiles layered on the
+ * running images, so each scenario changes exactly one thing.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Stack, freePort, run, type RunResult } from '../scripts/lib/stack.js';
+import { describeLoad, serverErrors, startLoad, type LoadResult } from './load.js';
+
+const skipReason = inject('stackSkipReason');
+const PROJECT = 'softy-pinko-deploy';
+const TAG = 'deploy';
+const LOAD_CEILING_MS = 600_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A Compose override giving `service` a next version built from `dockerfile` (with BASE as its FROM). */
+function override(dir: string, name: string, service: string, base: string, dockerfile: string): string {
+  writeFileSync(join(dir, `${name}.Dockerfile`), dockerfile.trimStart());
+  const file = join(dir, `${name}.yml`);
+  const build = { dockerfile: join(dir, `${name}.Dockerfile`), args: { BASE: base } };
+  writeFileSync(file, JSON.stringify({ services: { [service]: { build } } }));
+  return file;
+}
+
+describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
+  let stack: Stack;
+  let env: Record<string, string>;
+  let overrides: string;
+  const files: Record<string, string> = {};
+  const acknowledged = new Map<string, string>(); // message text → the id its 201 carried
+
+  const image = (service: string) => `softy-pinko-${service}:${TAG}`;
+  const imageId = async (reference: string) =>
+    (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).stdout.trim();
+  const hostnames = async (service: string) =>
+    Promise.all((await stack.containers(service)).map((id) => stack.inspect<string>(id, '.Config.Hostname')));
+
+  /** Runs `npm run deploy` against this stack, with the same settings it was started with. */
+  async function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
+    const result: RunResult = await run(
+      'npm',
+      [
+        'run',
+        '--silent',
+        'deploy',
+        '--',
+        '--project-name',
+        PROJECT,
+        '--file',
+        'docker-compose.yml',
+        ...(extra.files ?? []).flatMap((file) => ['--file', file]),
+        ...args,
+      ],
+      { env: { ...env, ...extra.env }, timeoutMs: 900_000 },
+    );
+    console.log(`[deploy ${args.join(' ')}] exit ${result.code}\n${result.stdout}${result.stderr}`);
+    return result;
+  }
+
+  /** A visitor: the page, then every asset it names; the answer is the first one that is not a 200. */
+  async function visit(signal: AbortSignal): Promise<Response> {
+    const page = await fetch(`${stack.baseUrl}/`, { signal });
+    const html = await page.text();
+    if (page.status !== 200) return new Response(null, { status: page.status });
+    for (const [, asset] of html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)) {
+      const res = await fetch(`${stack.baseUrl}${asset}`, { signal });
+      await res.arrayBuffer();
+      if (res.status !== 200) return new Response(null, { status: res.status });
+    }
+    return new Response(null, { status: 200, headers: page.headers });
+  }
+
+  /** Runs `operation` between 3 s of steady load before and after; returns each kind's tally. */
+  async function underLoad(scenario: string, operation: () => Promise<void>): Promise<LoadResult[]> {
+    const run_ = randomUUID().slice(0, 8);
+    const loads = [
+      startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs: LOAD_CEILING_MS, send: (_, s) => visit(s) }),
+      startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs: LOAD_CEILING_MS }),
+      startLoad(`${stack.baseUrl}/api/contact`, {
+        ratePerSecond: 20,
+        maxDurationMs: LOAD_CEILING_MS,
+        init: (index) => ({
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+          body: JSON.stringify({ name: `Deploy ${index}`, email: 'deploy@example.com', message: `${run_} #${index}` }),
+        }),
+        onResponse: (index, response, body) => {
+          if (response.status === 201) acknowledged.set(`${run_} #${index}`, (JSON.parse(body) as { id: string }).id);
+        },
+      }),
+    ];
+    await sleep(3000);
+    await operation();
+    await sleep(3000);
+    const results = await Promise.all(loads.map((load) => load.stop()));
+    for (const [kind, result] of ['page visits', '/api/hello', 'POST /api/contact'].map(
+      (k, i) => [k, results[i]!] as const,
+    )) {
+      console.log(describeLoad(`${scenario}, ${kind}`, result));
+    }
+    return results;
+  }
+
+  function expectNoFailure(results: LoadResult[]): void {
+    for (const result of results) {
+      expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
+      expect(serverErrors(result)).toBe(0);
+      const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
+      expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
+    }
+  }
+
+  /** Every acknowledged message is in the store exactly once, under the id it was acknowledged with. */
+  async function expectStoredOnce(): Promise<void> {
+    const [backEnd] = await stack.containers('back-end');
+    const { stdout } = await run('docker', ['exec', backEnd!, 'cat', '/data/contact-messages.jsonl']);
+    const stored = new Map<string, string[]>();
+    for (const line of stdout.split('\n').filter(Boolean)) {
+      const { id, message } = JSON.parse(line) as { id: string; message: string };
+      stored.set(message, [...(stored.get(message) ?? []), id]);
+    }
+    expect(acknowledged.size).toBeGreaterThan(0);
+    const wrong = [...acknowledged].filter(([text, id]) => stored.get(text)?.join() !== id);
+    expect(wrong, 'acknowledged messages missing, changed or stored twice').toEqual([]);
+  }
+
+  /** The replicas that answer `count` requests to `path` through the proxy. */
+  async function answering(path: string, count = 30): Promise<Set<string>> {
+    const seen = new Set<string>();
+    for (let i = 0; i < count; i += 1) {
+      const res = await fetch(`${stack.baseUrl}${path}`);
+      await res.arrayBuffer();
+      seen.add(res.headers.get('x-served-by') ?? '');
+    }
+    return seen;
+  }
+
+  beforeAll(async () => {
+    // All load comes from one address, so the per-client API rate limit is lifted (stack.test.ts tests it).
+    const extra = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', BUILD_COMMIT: 'v1' };
+    stack = new Stack(inject('compose'), PROJECT, await freePort(), extra, { tag: TAG });
+    env = { ...extra, PROXY_PORT: String(stack.proxyPort), TAG };
+    overrides = mkdtempSync(join(tmpdir(), 'softy-pinko-deploy-'));
+    await stack.down();
+    await stack.up();
+  });
+
+  afterAll(async () => {
+    if (stack) await stack.down();
+    if (overrides) rmSync(overrides, { recursive: true, force: true });
+    const tags = ['front-end', 'proxy', 'back-end'].flatMap((s) => [`${image(s)}-base`, `softy-pinko-${s}:previous`]);
+    await run('docker', ['image', 'rm', ...tags]);
+  });
+
+  it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {
+    const before = await hostnames('back-end');
+    const untouched = [...(await stack.containers('front-end')), ...(await stack.containers('proxy'))];
+    let result: RunResult | undefined;
+    expectNoFailure(
+      await underLoad(
+        'deploy back-end ×1',
+        async () => void (result = await deploy([], { env: { BUILD_COMMIT: 'v2' } })),
+      ),
+    );
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
+    expect(result!.stdout).toMatch(/front-end: unchanged/);
+    expect(result!.stdout).toMatch(/proxy: unchanged/);
+    const after = await hostnames('back-end');
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(before);
+    expect(await answering('/api/hello')).toEqual(new Set(after));
+    expect([...(await stack.containers('front-end')), ...(await stack.containers('proxy'))]).toEqual(untouched);
+    await expectStoredOnce();
+  });
+
+  it('ships a changed back-end at 3 replicas: no failed request, and it stays at 3', async () => {
+    await stack.scaleBackEnd(3);
+    await stack.waitHealthy();
+    const before = await hostnames('back-end');
+    expect(before).toHaveLength(3);
+    let result: RunResult | undefined;
+    expectNoFailure(
+      await underLoad(
+        'deploy back-end ×3',
+        async () => void (result = await deploy([], { env: { BUILD_COMMIT: 'v3' } })),
+      ),
+    );
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
+    const after = await hostnames('back-end');
+    expect(after).toHaveLength(3);
+    expect(after.filter((name) => before.includes(name))).toEqual([]);
+    expect(await answering('/api/hello')).toEqual(new Set(after));
+    await expectStoredOnce();
+  });
+
+  it('ships a changed front-end (a new hashed asset the page refers to): no failed visit', async () => {
+    await run('docker', ['tag', image('front-end'), `${image('front-end')}-base`]);
+    files.frontEnd = override(
+      overrides,
+      'front-end-next',
+      'front-end',
+      `${image('front-end')}-base`,
+      `
+ARG BASE
+FROM \${BASE}
+USER 0
+# What a Vite build of changed styles gives: a stylesheet under a new hashed name, and the page naming it.
+RUN cd /usr/share/nginx/html \\
+    && old=$(grep -o 'assets/[^"]*[.]css' index.html | head -n 1) \\
+    && new=assets/next-$(md5sum "$old" | cut -c 1-8).css \\
+    && { cat "$old"; echo '/* the next version */'; } > "$new" \\
+    && sed -i "s|/$old|/$new|" index.html \\
+    && gzip -9 --keep --no-name --force "$new" index.html
+USER 101:101`,
+    );
+    let result: RunResult | undefined;
+    const results = await underLoad('deploy front-end', async () => {
+      result = await deploy([], { env: { BUILD_COMMIT: 'v3' }, files: [files.frontEnd!] });
+    });
+    expectNoFailure(results);
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/front-end: 1 new healthy, routing, draining 1 old/);
+    expect(result!.stdout).toMatch(/back-end: unchanged/);
+    const page = await (await fetch(`${stack.baseUrl}/`)).text();
+    const asset = /href="(\/assets\/next-[0-9a-f]{8}\.css)"/.exec(page)?.[1];
+    expect(asset, 'the page names the new stylesheet').toBeDefined();
+    expect((await fetch(`${stack.baseUrl}${asset}`)).status).toBe(200);
+    expect(await answering('/softy-pinko-deploy-probe')).toEqual(new Set(await hostnames('front-end')));
+    await expectStoredOnce();
+  });
+
+  it('ships a proxy configuration change by a graceful reload: no failed request, same container', async () => {
+    await run('docker', ['tag', image('proxy'), `${image('proxy')}-base`]);
+    files.proxy = override(
+      overrides,
+      'proxy-next',
+      'proxy',
+      `${image('proxy')}-base`,
+      `
+ARG BASE
+FROM \${BASE}
+USER 0
+# A configuration change alone: one more header on every answer.
+RUN echo 'add_header X-Deploy-Check next always;' >> /etc/nginx/snippets/security-headers.conf
+USER 101:101`,
+    );
+    const [proxyBefore] = await stack.containers('proxy');
+    let result: RunResult | undefined;
+    const results = await underLoad('deploy proxy configuration', async () => {
+      result = await deploy([], { env: { BUILD_COMMIT: 'v3' }, files: [files.frontEnd!, files.proxy!] });
+    });
+    expectNoFailure(results);
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/proxy: new configuration passes nginx -t/);
+    expect(result!.stdout).toMatch(/proxy: configuration reloaded in place/);
+    expect(result!.stdout).toMatch(/front-end: unchanged/);
+    expect(await stack.containers('proxy')).toEqual([proxyBefore]);
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBe('next');
+    await expectStoredOnce();
+  });
+
+  it('checks the proxy configuration first: a broken one changes nothing, not even a changed back-end', async () => {
+    const broken = override(
+      overrides,
+      'proxy-broken',
+      'proxy',
+      `${image('proxy')}-base`,
+      `
+ARG BASE
+FROM \${BASE}
+USER 0
+# A configuration nginx refuses: a directive without its closing semicolon.
+RUN echo 'add_header X-Broken yes' >> /etc/nginx/snippets/security-headers.conf
+USER 101:101`,
+    );
+    const before = [...(await stack.containers('back-end')), ...(await stack.containers('proxy'))];
+    const backEndImage = await imageId(image('back-end'));
+    const result = await deploy([], { env: { BUILD_COMMIT: 'v4' }, files: [files.frontEnd!, broken] });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/proxy: the new configuration fails nginx -t, nothing was changed/);
+    expect(result.stdout).not.toMatch(/back-end: \d+ new/);
+    expect([...(await stack.containers('back-end')), ...(await stack.containers('proxy'))]).toEqual(before);
+    expect(await imageId(image('back-end')), 'the tag still names the running version').toBe(backEndImage);
+  });
+
+  it('refuses a back-end that never gets healthy: no failed request, the old one serves, exit 1 says why', async () => {
+    await run('docker', ['tag', image('back-end'), `${image('back-end')}-base`]);
+    const broken = override(
+      overrides,
+      'back-end-broken',
+      'back-end',
+      `${image('back-end')}-base`,
+      `
+ARG BASE
+FROM \${BASE}
+# A release whose health route is broken: its check never passes, though it answers requests.
+HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
+    CMD ["node", "-e", "console.log('health route broken'); process.exit(1)"]`,
+    );
+    const before = await hostnames('back-end');
+    const imageBefore = await imageId(image('back-end'));
+    let result: RunResult | undefined;
+    const results = await underLoad('deploy a back-end that fails its health check', async () => {
+      result = await deploy(['--health-timeout', '60'], {
+        env: { BUILD_COMMIT: 'v3' },
+        files: [files.frontEnd!, files.proxy!, broken],
+      });
+    });
+    expectNoFailure(results);
+    expect(result!.code).not.toBe(0);
+    expect(result!.stderr).toMatch(/back-end: the new version is unhealthy/);
+    expect(result!.stderr).toMatch(/last health check output: health route broken/);
+    expect(result!.stderr).toMatch(/the old version keeps serving/);
+    expect(await hostnames('back-end')).toEqual(before);
+    expect(await answering('/api/hello')).toEqual(new Set(before));
+    expect(await imageId(image('back-end')), 'the tag still names the running version').toBe(imageBefore);
+    await expectStoredOnce();
+  });
+
+  it('--rollback returns every service to its previous image: no failed request', async () => {
+    const previous = await imageId('softy-pinko-back-end:previous');
+    let result: RunResult | undefined;
+    const results = await underLoad('deploy --rollback', async () => {
+      result = await deploy(['--rollback'], { files: [files.frontEnd!, files.proxy!] });
+    });
+    expectNoFailure(results);
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/back-end: 3 new healthy/);
+    expect(result!.stdout).toMatch(/front-end: 1 new healthy/);
+    expect(result!.stdout).toMatch(/proxy: configuration reloaded in place/);
+    for (const id of await stack.containers('back-end')) expect(await stack.inspect(id, '.Image')).toBe(previous);
+    const page = await (await fetch(`${stack.baseUrl}/`)).text();
+    expect(page).not.toMatch(/\/assets\/next-/);
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBeNull();
+    await expectStoredOnce();
+  });
+
+  it('replaces the proxy image with the shortest cut Docker allows, and measures it', async () => {
+    const replaced = override(
+      overrides,
+      'proxy-image',
+      'proxy',
+      `${image('proxy')}-base`,
+      `
+ARG BASE
+FROM \${BASE}
+# A change to the image itself, not its configuration: a reload cannot apply it.
+ENV SOFTY_PINKO_PROXY_BUILD=next`,
+    );
+    const [proxyBefore] = await stack.containers('proxy');
+    let result: RunResult | undefined;
+    const results = await underLoad('deploy a new proxy image', async () => {
+      result = await deploy([], { env: { BUILD_COMMIT: 'v2' }, files: [replaced] });
+    });
+    expect(result!.code, result!.stderr).toBe(0);
+    expect(result!.stdout).toMatch(/proxy: new container healthy/);
+    expect(await stack.containers('proxy')).not.toEqual([proxyBefore]);
+    const sent = results.reduce((sum, r) => sum + r.sent, 0);
+    const failed = results.reduce((sum, r) => sum + r.sent - (r.statuses['200'] ?? 0) - (r.statuses['201'] ?? 0), 0);
+    const cutMs = Math.max(...results.map((r) => r.failureWindowMs));
+    console.log(`[scenario] proxy image replacement: ${failed} of ${sent} requests failed, within ${cutMs} ms`);
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
+    await expectStoredOnce();
+  });
+});
