@@ -298,9 +298,20 @@ async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, 
   }
 }
 
-/** Stops containers one at a time, each finishing the requests it has (their stop signal drains them). */
+/**
+ * How long the proxy may still list a stopped container's address: it resolves names again every 5 s
+ * (proxy.conf's `valid=5s`), and a request sent to an address that is gone waits out a connect timeout.
+ */
+const PROXY_DNS_REFRESH_MS = 6_000;
+
+/**
+ * Stops containers one at a time, each finishing the requests it has (their stop signal drains them), and
+ * gives the proxy time to forget each address before the next goes: one gone address costs a request a
+ * retry, several at once could use up its tries.
+ */
 async function drain(ids: string[]): Promise<void> {
-  for (const id of ids) {
+  for (const [index, id] of ids.entries()) {
+    if (index > 0) await sleep(PROXY_DNS_REFRESH_MS);
     await docker(['stop', id], 120_000);
     await docker(['rm', id]);
   }
