@@ -64,6 +64,25 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     return result;
   }
 
+  /**
+   * The next version of `service`: a Dockerfile of `steps` on top of what it runs when first asked (tagged
+   * `-base`, so a later build of the same steps gives the same image), as a Compose override file.
+   */
+  async function nextVersion(name: string, service: string, steps: string): Promise<string> {
+    const base = `${image(service)}-base`;
+    if (!(await imageId(base))) await run('docker', ['tag', image(service), base]);
+    return override(overrides, name, service, base, `ARG BASE\nFROM \${BASE}\n${steps.trim()}\n`);
+  }
+
+  /** Runs `npm run deploy` in the middle of a steady load (underLoad). */
+  async function deployUnderLoad(scenario: string, args: string[], extra: Parameters<typeof deploy>[1]) {
+    let result: RunResult | undefined;
+    const results = await underLoad(scenario, async () => {
+      result = await deploy(args, extra);
+    });
+    return { result: result!, results };
+  }
+
   /** A visitor: the page, then every asset it names; the answer is the first one that is not a 200. */
   async function visit(signal: AbortSignal): Promise<Response> {
     const page = await fetch(`${stack.baseUrl}/`, { signal });
@@ -190,17 +209,12 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {
     const before = await hostnames('back-end');
     const untouched = [...(await stack.containers('front-end')), ...(await stack.containers('proxy'))];
-    let result: RunResult | undefined;
-    expectNoFailure(
-      await underLoad(
-        'deploy back-end ×1',
-        async () => void (result = await deploy([], { env: { BUILD_COMMIT: 'v2' } })),
-      ),
-    );
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
-    expect(result!.stdout).toMatch(/front-end: unchanged/);
-    expect(result!.stdout).toMatch(/proxy: unchanged/);
+    const { result, results } = await deployUnderLoad('deploy back-end ×1', [], { env: { BUILD_COMMIT: 'v2' } });
+    expectNoFailure(results);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
+    expect(result.stdout).toMatch(/front-end: unchanged/);
+    expect(result.stdout).toMatch(/proxy: unchanged/);
     const after = await hostnames('back-end');
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
@@ -214,15 +228,10 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     await stack.waitHealthy();
     const before = await hostnames('back-end');
     expect(before).toHaveLength(3);
-    let result: RunResult | undefined;
-    expectNoFailure(
-      await underLoad(
-        'deploy back-end ×3',
-        async () => void (result = await deploy([], { env: { BUILD_COMMIT: 'v3' } })),
-      ),
-    );
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
+    const { result, results } = await deployUnderLoad('deploy back-end ×3', [], { env: { BUILD_COMMIT: 'v3' } });
+    expectNoFailure(results);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
     const after = await hostnames('back-end');
     expect(after).toHaveLength(3);
     expect(after.filter((name) => before.includes(name))).toEqual([]);
@@ -231,15 +240,10 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   });
 
   it('ships a changed front-end (a new hashed asset the page refers to): no failed visit', async () => {
-    await run('docker', ['tag', image('front-end'), `${image('front-end')}-base`]);
-    files.frontEnd = override(
-      overrides,
+    files.frontEnd = await nextVersion(
       'front-end-next',
       'front-end',
-      `${image('front-end')}-base`,
       `
-ARG BASE
-FROM \${BASE}
 USER 0
 # What a Vite build of changed styles gives: a stylesheet under a new hashed name, and the page naming it.
 RUN cd /usr/share/nginx/html \\
@@ -250,14 +254,14 @@ RUN cd /usr/share/nginx/html \\
     && gzip -9 --keep --no-name --force "$new" index.html
 USER 101:101`,
     );
-    let result: RunResult | undefined;
-    const results = await underLoad('deploy front-end', async () => {
-      result = await deploy([], { env: { BUILD_COMMIT: 'v3' }, files: [files.frontEnd!] });
+    const { result, results } = await deployUnderLoad('deploy front-end', [], {
+      env: { BUILD_COMMIT: 'v3' },
+      files: [files.frontEnd!],
     });
     expectNoFailure(results);
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/front-end: 1 new healthy, routing, draining 1 old/);
-    expect(result!.stdout).toMatch(/back-end: unchanged/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/front-end: 1 new healthy, routing, draining 1 old/);
+    expect(result.stdout).toMatch(/back-end: unchanged/);
     const page = await (await fetch(`${stack.baseUrl}/`)).text();
     const asset = /href="(\/assets\/next-[0-9a-f]{8}\.css)"/.exec(page)?.[1];
     expect(asset, 'the page names the new stylesheet').toBeDefined();
@@ -267,44 +271,35 @@ USER 101:101`,
   });
 
   it('ships a proxy configuration change by a graceful reload: no failed request, same container', async () => {
-    await run('docker', ['tag', image('proxy'), `${image('proxy')}-base`]);
-    files.proxy = override(
-      overrides,
+    files.proxy = await nextVersion(
       'proxy-next',
       'proxy',
-      `${image('proxy')}-base`,
       `
-ARG BASE
-FROM \${BASE}
 USER 0
 # A configuration change alone: one more header on every answer.
 RUN echo 'add_header X-Deploy-Check next always;' >> /etc/nginx/snippets/security-headers.conf
 USER 101:101`,
     );
     const [proxyBefore] = await stack.containers('proxy');
-    let result: RunResult | undefined;
-    const results = await underLoad('deploy proxy configuration', async () => {
-      result = await deploy([], { env: { BUILD_COMMIT: 'v3' }, files: [files.frontEnd!, files.proxy!] });
+    const { result, results } = await deployUnderLoad('deploy proxy configuration', [], {
+      env: { BUILD_COMMIT: 'v3' },
+      files: [files.frontEnd!, files.proxy!],
     });
     expectNoFailure(results);
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/proxy: new configuration passes nginx -t/);
-    expect(result!.stdout).toMatch(/proxy: configuration reloaded in place/);
-    expect(result!.stdout).toMatch(/front-end: unchanged/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/proxy: new configuration passes nginx -t/);
+    expect(result.stdout).toMatch(/proxy: configuration reloaded in place/);
+    expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(await stack.containers('proxy')).toEqual([proxyBefore]);
     expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBe('next');
     await expectStoredOnce();
   });
 
   it('checks the proxy configuration first: a broken one changes nothing, not even a changed back-end', async () => {
-    const broken = override(
-      overrides,
+    const broken = await nextVersion(
       'proxy-broken',
       'proxy',
-      `${image('proxy')}-base`,
       `
-ARG BASE
-FROM \${BASE}
 USER 0
 # A configuration nginx refuses: a directive without its closing semicolon.
 RUN echo 'add_header X-Broken yes' >> /etc/nginx/snippets/security-headers.conf
@@ -321,33 +316,29 @@ USER 101:101`,
   });
 
   it('refuses a back-end that never gets healthy: no failed request, the old one serves, exit 1 says why', async () => {
-    await run('docker', ['tag', image('back-end'), `${image('back-end')}-base`]);
-    const broken = override(
-      overrides,
+    const broken = await nextVersion(
       'back-end-broken',
       'back-end',
-      `${image('back-end')}-base`,
       `
-ARG BASE
-FROM \${BASE}
 # A release whose health route is broken: its check never passes, though it answers requests.
 HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
     CMD ["node", "-e", "console.log('health route broken'); process.exit(1)"]`,
     );
     const before = await hostnames('back-end');
     const imageBefore = await imageId(image('back-end'));
-    let result: RunResult | undefined;
-    const results = await underLoad('deploy a back-end that fails its health check', async () => {
-      result = await deploy(['--health-timeout', '60'], {
+    const { result, results } = await deployUnderLoad(
+      'deploy a back-end that fails its health check',
+      ['--health-timeout', '60'],
+      {
         env: { BUILD_COMMIT: 'v3' },
         files: [files.frontEnd!, files.proxy!, broken],
-      });
-    });
+      },
+    );
     expectNoFailure(results);
-    expect(result!.code).not.toBe(0);
-    expect(result!.stderr).toMatch(/back-end: the new version is unhealthy/);
-    expect(result!.stderr).toMatch(/last health check output: health route broken/);
-    expect(result!.stderr).toMatch(/the old version keeps serving/);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/back-end: the new version is unhealthy/);
+    expect(result.stderr).toMatch(/last health check output: health route broken/);
+    expect(result.stderr).toMatch(/the old version keeps serving/);
     expect(await hostnames('back-end')).toEqual(before);
     expect(await answering('/api/hello')).toEqual(new Set(before));
     expect(await imageId(image('back-end')), 'the tag still names the running version').toBe(imageBefore);
@@ -356,15 +347,14 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
 
   it('--rollback returns every service to its previous image: no failed request', async () => {
     const previous = await imageId('softy-pinko-back-end:previous');
-    let result: RunResult | undefined;
-    const results = await underLoad('deploy --rollback', async () => {
-      result = await deploy(['--rollback'], { files: [files.frontEnd!, files.proxy!] });
+    const { result, results } = await deployUnderLoad('deploy --rollback', ['--rollback'], {
+      files: [files.frontEnd!, files.proxy!],
     });
     expectNoFailure(results);
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/back-end: 3 new healthy/);
-    expect(result!.stdout).toMatch(/front-end: 1 new healthy/);
-    expect(result!.stdout).toMatch(/proxy: configuration reloaded in place/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/back-end: 3 new healthy/);
+    expect(result.stdout).toMatch(/front-end: 1 new healthy/);
+    expect(result.stdout).toMatch(/proxy: configuration reloaded in place/);
     for (const id of await stack.containers('back-end')) expect(await stack.inspect(id, '.Image')).toBe(previous);
     const page = await (await fetch(`${stack.baseUrl}/`)).text();
     expect(page).not.toMatch(/\/assets\/next-/);
@@ -373,24 +363,20 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
   });
 
   it('replaces the proxy image with the shortest cut Docker allows, and measures it', async () => {
-    const replaced = override(
-      overrides,
+    const replaced = await nextVersion(
       'proxy-image',
       'proxy',
-      `${image('proxy')}-base`,
       `
-ARG BASE
-FROM \${BASE}
 # A change to the image itself, not its configuration: a reload cannot apply it.
 ENV SOFTY_PINKO_PROXY_BUILD=next`,
     );
     const [proxyBefore] = await stack.containers('proxy');
-    let result: RunResult | undefined;
-    const results = await underLoad('deploy a new proxy image', async () => {
-      result = await deploy([], { env: { BUILD_COMMIT: 'v2' }, files: [replaced] });
+    const { result, results } = await deployUnderLoad('deploy a new proxy image', [], {
+      env: { BUILD_COMMIT: 'v2' },
+      files: [replaced],
     });
-    expect(result!.code, result!.stderr).toBe(0);
-    expect(result!.stdout).toMatch(/proxy: new container healthy/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/proxy: new container healthy/);
     expect(await stack.containers('proxy')).not.toEqual([proxyBefore]);
     const sent = results.reduce((sum, r) => sum + r.sent, 0);
     const failed = results.reduce((sum, r) => sum + r.sent - (r.statuses['200'] ?? 0) - (r.statuses['201'] ?? 0), 0);
