@@ -13,7 +13,7 @@
  *   npm run deploy [-- [--rollback] [-f FILE]… [-p PROJECT] [--health-timeout SECONDS]]
  */
 import { parseArgs } from 'node:util';
-import { run, runLoud, type RunResult } from './lib/stack.js';
+import { composeCommand, run, runLoud, type RunResult } from './lib/stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
 const SERVICES = ['back-end', 'front-end', 'proxy'] as const;
@@ -382,6 +382,7 @@ async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: numbe
 
 async function deploy(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
+  await composeCommand(); // Compose v2 only: it names the containers' settings hash (config --hash)
   const compose = new Compose(options);
   const started = Date.now();
   if (!options.rollback) {
