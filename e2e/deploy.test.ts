@@ -152,6 +152,18 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
       console.log(describeLoad(`${scenario}, ${kind}`, result));
     }
     console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
+    if (results.some((result) => serverErrors(result) > 0)) {
+      // What the proxy saw for each 5xx: which replica, which upstream status, how long.
+      const [proxy] = await stack.containers('proxy');
+      const { stdout } = await run('docker', ['logs', '--since', '10m', proxy!]);
+      console.log(
+        stdout
+          .split('\n')
+          .filter((line) => /"status":5\d\d/.test(line))
+          .slice(0, 20)
+          .join('\n'),
+      );
+    }
     return results;
   }
 

@@ -306,14 +306,14 @@ const PROXY_DNS_REFRESH_MS = 6_000;
 
 /**
  * Stops containers one at a time, each finishing the requests it has (their stop signal drains them), and
- * gives the proxy time to forget each address before the next goes: one gone address costs a request a
- * retry, several at once could use up its tries.
+ * gives the proxy time to forget each address before the next step: one gone address costs a request a
+ * retry, several at once (or one during a proxy reload) could use up its tries.
  */
 async function drain(ids: string[]): Promise<void> {
-  for (const [index, id] of ids.entries()) {
-    if (index > 0) await sleep(PROXY_DNS_REFRESH_MS);
+  for (const id of ids) {
     await docker(['stop', id], 120_000);
     await docker(['rm', id]);
+    await sleep(PROXY_DNS_REFRESH_MS);
   }
 }
 
