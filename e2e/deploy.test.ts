@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Stack, freePort, run, type RunResult } from '../scripts/lib/stack.js';
-import { describeLoad, serverErrors, startLoad, type LoadResult } from './load.js';
+import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const PROJECT = 'softy-pinko-deploy';
@@ -152,18 +152,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
       console.log(describeLoad(`${scenario}, ${kind}`, result));
     }
     console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-    if (results.some((result) => serverErrors(result) > 0)) {
-      // What the proxy saw for each 5xx: which replica, which upstream status, how long.
-      const [proxy] = await stack.containers('proxy');
-      const { stdout } = await run('docker', ['logs', '--since', '10m', proxy!]);
-      console.log(
-        stdout
-          .split('\n')
-          .filter((line) => /"status":5\d\d/.test(line))
-          .slice(0, 20)
-          .join('\n'),
-      );
-    }
+    if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
     return results;
   }
 

@@ -2,6 +2,7 @@
  * A steady, bounded load from the host on loopback: a fixed request rate, a cap on requests in flight,
  * a hard stop. It records every status, every failure and which replica (X-Served-By) answered.
  */
+import { run, type Stack } from '../scripts/lib/stack.js';
 
 export interface LoadResult {
   sent: number;
@@ -110,5 +111,18 @@ export function describeLoad(scenario: string, result: LoadResult): string {
     `failures=${result.failures}, 5xx=${serverErrors(result)}, statuses=${JSON.stringify(result.statuses)}, ` +
     `by replica: ${spread}` +
     (result.failureSamples.length ? `, e.g. ${result.failureSamples.join(' | ')}` : '')
+  );
+}
+
+/** Prints the proxy's log line for each 5xx since `since` (e.g. `90s`): which replica, which upstream status, how long. */
+export async function printProxyServerErrors(stack: Stack, since: string): Promise<void> {
+  const [proxy] = await stack.containers('proxy');
+  const { stdout } = await run('docker', ['logs', '--since', since, proxy!]);
+  console.log(
+    stdout
+      .split('\n')
+      .filter((line) => /"status":5\d\d/.test(line))
+      .slice(0, 20)
+      .join('\n'),
   );
 }

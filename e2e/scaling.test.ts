@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Stack, freePort, run } from '../scripts/lib/stack.js';
-import { describeLoad, serverErrors, startLoad, type LoadResult } from './load.js';
+import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 200; // requests per second
@@ -48,21 +48,7 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
     const result = await load.stop();
     console.log(describeLoad(scenario, result));
     if (serverErrors(result) > 0) {
-      // What the proxy saw for each failed request: which replica, which upstream status, how long.
-      const [proxy] = await stack.containers('proxy');
-      const { stdout } = await run('docker', [
-        'logs',
-        '--since',
-        `${Math.ceil((Date.now() - started) / 1000) + 5}s`,
-        proxy!,
-      ]);
-      console.log(
-        stdout
-          .split('\n')
-          .filter((line) => /"status":5\d\d/.test(line))
-          .slice(0, 20)
-          .join('\n'),
-      );
+      await printProxyServerErrors(stack, `${Math.ceil((Date.now() - started) / 1000) + 5}s`);
     }
     return result;
   }
