@@ -3,6 +3,9 @@
  * come and go without a restart, and a steady load sees no failure while replicas stop, crash,
  * restart or scale down. Every load is bounded in rate, count and time and stays on loopback.
  */
+import { createSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Stack, freePort, run } from '../scripts/lib/stack.js';
 import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
@@ -241,6 +244,101 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
       expect(result.servedBy).toEqual({ [await stack.inspect<string>(after!, '.Config.Hostname')]: result.sent });
     } finally {
       await run('docker', ['rm', '--force', placeholder.stdout.trim()]);
+    }
+  });
+
+  it('gives a GET a second pass when the DNS refresh replaces the replicas while it waits on a gone one', async () => {
+    // A proxy of our image whose DNS server is this test. Each answer names the live replica and an address
+    // nothing answers on, a new one at each refresh. When nginx asks again (every 5 s), the GETs are sent and
+    // the answer is held back 120 ms: the GETs sent to the gone address are still connecting (250 ms) when the
+    // group is replaced, which leaves nginx no next replica ("no live upstreams"). That is what a drained
+    // replica's address does to a request during a deploy, made certain instead of rare.
+    const ipam = async (network: string) =>
+      (await stack.inspect<{ Subnet: string; Gateway: string }[]>(network, '.IPAM.Config'))[0]!;
+    const internal = `${stack.project}_internal`;
+    const edge = `${stack.project}_edge`;
+    const addressOn = async (id: string) =>
+      (await stack.inspect<Record<string, { IPAddress: string }>>(id, '.NetworkSettings.Networks'))[internal]!
+        .IPAddress;
+    const live = {
+      'back-end.retry.test': await addressOn((await backEnds())[0]!),
+      'front-end.retry.test': await addressOn((await stack.containers('front-end'))[0]!),
+    };
+    const subnet = (await ipam(internal)).Subnet.split('.').slice(0, 3).join('.');
+    let refreshes = 0;
+    const gone = (name: string) => `${subnet}.${200 + refreshes * 2 + Object.keys(live).indexOf(name)}`;
+
+    let firstQueryAt = 0;
+    let refreshed: Promise<number[]> | undefined;
+    let held: Promise<unknown> | undefined;
+    const dns = createSocket('udp4');
+    dns.on('message', async (message, from) => {
+      const query = dnsPacket.decode(message);
+      const name = query.questions![0]!.name as keyof typeof live;
+      firstQueryAt ||= Date.now();
+      if (Date.now() - firstQueryAt > 3000 && !held) {
+        refreshes = 1;
+        refreshed = Promise.all(
+          [1, 2, 3, 4]
+            .flatMap((n) => [`/api/hello?n=${n}`, `/?n=${n}`])
+            .map(async (path) => {
+              return (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+            }),
+        );
+        held = sleep(120);
+      }
+      if (Date.now() - firstQueryAt > 3000) await held;
+      const answers = name in live ? [gone(name), live[name]] : [];
+      const reply = dnsPacket.encode({
+        id: query.id,
+        type: 'response',
+        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+        questions: query.questions,
+        answers: answers.map((data) => ({ type: 'A' as const, name, ttl: 5, data })),
+      });
+      dns.send(reply, from.port, from.address);
+    });
+    await new Promise<void>((resolve) => dns.bind(0, '0.0.0.0', resolve));
+    const port = await freePort();
+    const image = await stack.inspect<string>((await stack.containers('proxy'))[0]!, '.Config.Image');
+    const created = await run('docker', [
+      'create',
+      '--network',
+      edge,
+      '--publish',
+      `127.0.0.1:${port}:80`,
+      '--env',
+      `RESOLVER=${(await ipam(edge)).Gateway}:${(dns.address() as AddressInfo).port}`,
+      '--env',
+      'BACK_END_HOST=back-end.retry.test',
+      '--env',
+      'FRONT_END_HOST=front-end.retry.test',
+      image,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    try {
+      expect((await run('docker', ['network', 'connect', internal, id])).code).toBe(0);
+      expect((await run('docker', ['start', id])).code).toBe(0);
+      for (let waited = 0; !refreshed; waited += 100) {
+        expect(waited, 'nginx asks the DNS server again within 10 s').toBeLessThan(10_000);
+        await sleep(100);
+      }
+      const statuses = await refreshed;
+      await sleep(1500); // the access log's flush
+      const { stdout, stderr } = await run('docker', ['logs', id]);
+      const noLive = stderr.split('\n').filter((line) => line.includes('no live upstreams'));
+      console.log(
+        `[scenario] DNS refresh mid-retry: ${noLive.length} GETs found no live upstream, answers ${statuses}`,
+      );
+      // The race happened, for the API and for the page, and no visitor saw it.
+      expect(noLive.some((line) => line.includes('GET /api/hello'))).toBe(true);
+      expect(noLive.some((line) => line.includes('GET /?n='))).toBe(true);
+      expect(statuses).toEqual(Array(8).fill(200));
+      expect(stdout).not.toMatch(/"status":5\d\d/);
+    } finally {
+      await run('docker', ['rm', '--force', id]);
+      dns.close();
     }
   });
 
