@@ -41,7 +41,8 @@ RESOLVER=${RESOLVER:-$(awk '$1 == "nameserver" { print ($2 ~ /:/) ? "[" $2 "]" :
 TRUSTED_PROXIES=${TRUSTED_PROXIES:-}
 
 host='[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?'
-address='[0-9A-Fa-f.:]+'
+# An IPv4 address, or an IPv6 one (it has a colon): a shape check, nginx has the last word.
+address='([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)'
 echo "$API_RATE_LIMIT" | grep -Eq '^[1-9][0-9]*r/[sm]$' ||
   fail "API_RATE_LIMIT must look like 10r/s or 600r/m, got '$API_RATE_LIMIT'"
 echo "$API_RATE_BURST" | grep -Eq '^[1-9][0-9]*$' ||
