@@ -210,8 +210,19 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {
     const before = await hostnames('back-end');
     const untouched = [...(await stack.containers('front-end')), ...(await stack.containers('proxy'))];
-    const { result, results } = await deployUnderLoad('deploy back-end ×1', [], { env: { BUILD_COMMIT: 'v2' } });
+    let result!: RunResult;
+    let second!: RunResult;
+    const results = await underLoad('deploy back-end ×1', async () => {
+      const first = deploy([], { env: { BUILD_COMMIT: 'v2' } });
+      // A second deploy while the first one builds (it takes the project's lock before): refused.
+      await sleep(5000);
+      second = await deploy([], { env: { BUILD_COMMIT: 'v2' } });
+      result = await first;
+    });
     expectNoFailure(results);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`deploy: another deploy of ${PROJECT} is running; nothing was changed`);
+    expect(second.stdout).not.toContain('building images');
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
     expect(result.stdout).toMatch(/front-end: unchanged/);

@@ -5,14 +5,18 @@
  *   --no-recreate); once each is healthy and the proxy routes to it, the old ones drain and stop one by one;
  * - proxy: the new image's configuration is checked with `nginx -t` before anything changes; a change to
  *   /etc/nginx alone is applied by a graceful reload, anything else replaces the container (a short cut);
- * - a service whose image and Compose settings did not change is not touched.
+ * - a service whose image and Compose settings did not change is not touched;
+ * - one deploy of a project at a time: a second one is refused before it changes anything.
  * A new version that does not get healthy in time is removed and the old one keeps serving; the command
  * then exits 1 naming the service and its last health output. Each deploy tags what it replaced
  * `:previous`, so `npm run deploy -- --rollback` goes back to it.
  *
  *   npm run deploy [-- [--rollback] [-f FILE]… [-p PROJECT] [--health-timeout SECONDS]]
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lock } from 'proper-lockfile';
 import { composeCommand, run, runLoud, type RunResult } from './lib/stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
@@ -93,6 +97,11 @@ class Compose {
       .split('\n')
       .sort()
       .map((line) => line.split(' ')[1]!);
+  }
+
+  /** The project's name, e.g. softy-pinko: the directory's unless -p names another. */
+  async project(): Promise<string> {
+    return (JSON.parse(await this.exec(['config', '--format', 'json'])) as { name: string }).name;
   }
 
   /** Each service's image reference, e.g. softy-pinko-back-end:latest, and Compose's hash of its settings. */
@@ -380,10 +389,28 @@ async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: numbe
   say(`proxy: new container healthy… done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/** Where a deploy of `project` holds its lock: `<tmp>/softy-pinko-deploy-<project>.lock`. */
+const lockPath = (project: string): string => join(tmpdir(), `softy-pinko-deploy-${project}`);
+
+/**
+ * One deploy of a project at a time: a second one would see the first one's new and old containers side by
+ * side and drain the wrong ones. The lock goes with the process, even on Ctrl-C or a crash (proper-lockfile
+ * treats a lock it stopped refreshing as stale).
+ */
+async function lockProject(project: string): Promise<void> {
+  try {
+    await lock(lockPath(project), { realpath: false, stale: 10_000 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+    throw new DeployError(`another deploy of ${project} is running; nothing was changed, try again once it ends`);
+  }
+}
+
 async function deploy(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   await composeCommand(); // Compose v2 only: it names the containers' settings hash (config --hash)
   const compose = new Compose(options);
+  await lockProject(await compose.project());
   const started = Date.now();
   if (!options.rollback) {
     say('building images …');
