@@ -397,4 +397,28 @@ ENV SOFTY_PINKO_PROXY_BUILD=next`,
     expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
     await expectStoredOnce();
   });
+
+  it('replaces the proxy when nginx will not reload a configuration that passes nginx -t', async () => {
+    const rekeyed = await nextVersion(
+      'proxy-rekeyed',
+      'proxy',
+      `
+ENV SOFTY_PINKO_PROXY_BUILD=next
+USER 0
+# The rate limit keyed on the address's text: a valid configuration, but a running nginx refuses to reload a
+# zone under a new key (it keeps the old configuration and says why in its log).
+RUN sed -i 's/limit_req_zone [$]binary_remote_addr/limit_req_zone $remote_addr/' /etc/nginx/conf.d/default.conf
+USER 101:101`,
+    );
+    const [proxyBefore] = await stack.containers('proxy');
+    const result = await deploy([], { env: { BUILD_COMMIT: 'v2' }, files: [rekeyed] });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/proxy: nginx would not reload this configuration .*replacing the container/);
+    expect(result.stdout).toMatch(/proxy: new container healthy/);
+    const [proxyAfter] = await stack.containers('proxy');
+    expect(proxyAfter).not.toBe(proxyBefore);
+    const rendered = await run('docker', ['exec', proxyAfter!, 'cat', '/tmp/nginx/conf.d/default.conf']);
+    expect(rendered.stdout).toMatch(/limit_req_zone \$remote_addr zone=api/);
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
+  });
 });

@@ -8,7 +8,9 @@
 #       -c nginx.conf mime.types snippets conf.d templates | docker exec -i CONTAINER proxy-reload
 #
 # Exits non-zero, with nginx's or the entrypoint's error, and the running configuration untouched, when the
-# new one is refused. Only the configuration is taken: the entrypoint and this script stay this image's.
+# new one is refused: 2 when it passed nginx -t but the running nginx would not reload it (a rate-limit
+# zone with a new key, say), which a new container applies; 1 otherwise. Only the configuration is taken:
+# the entrypoint and this script stay this image's.
 set -euf
 
 live=/tmp/nginx
@@ -33,11 +35,35 @@ mv "$next/out" "$live" || {
   mv "$live.old" "$live"
   exit 1
 }
-# SIGHUP to the master (pid file /tmp/nginx.pid): new workers take the new configuration, the old ones
-# finish their requests first. The includes are relative, so the tree works from its new place.
-# Its output is a "signal process started" notice unless it fails.
-output=$(nginx -s reload -c "$live/nginx.conf" 2>&1) || {
-  printf '%s\nproxy-reload: the new configuration is in place, but nginx was not told\n' "$output" >&2
-  exit 1
+# The old tree comes back when nginx does not take the new one: what is on disk is what runs.
+put_back() {
+  rm -rf "$live"
+  mv "$live.old" "$live"
+  echo "proxy-reload: $2; nginx keeps running the old configuration" >&2
+  exit "$1"
 }
-echo "proxy-reload: new configuration in place; nginx (pid $(cat /tmp/nginx.pid)) is reloading gracefully"
+
+# The master's children (workers, cache manager): a reload that takes starts new ones.
+master=$(cat /tmp/nginx.pid)
+children() (
+  set +f # this script's -f would keep the pattern from matching
+  for stat in /proc/[0-9]*/stat; do
+    if read -r pid _ _ parent _ 2>/dev/null <"$stat" && [ "$parent" = "$master" ]; then echo "$pid"; fi
+  done
+)
+before=$(children)
+
+# SIGHUP to the master: new workers take the new configuration, the old ones finish their requests first.
+# The includes are relative, so the tree works from its new place. Its output is a "signal process
+# started" notice unless it fails.
+output=$(nginx -s reload -c "$live/nginx.conf" 2>&1) || put_back 1 "$output"
+# Some changes pass nginx -t but not a reload, which compares with what runs: the master logs why and
+# carries on with the old configuration, starting no new worker.
+for _ in $(seq 50); do
+  if children | grep -qvxF -e "$before"; then
+    echo "proxy-reload: new configuration in place; nginx (pid $master) is reloading gracefully"
+    exit 0
+  fi
+  sleep 0.1
+done
+put_back 2 'nginx would not reload the new configuration (its log says why)'

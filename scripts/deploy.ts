@@ -367,8 +367,8 @@ async function roll(compose: Compose, step: Plan, healthTimeoutMs: number): Prom
 
 /**
  * The proxy: its configuration alone changed → a graceful reload inside the running container, which keeps
- * every connection; anything else → a new container, the one cut Docker cannot avoid (the published port
- * belongs to one container at a time).
+ * every connection; anything else, or a configuration the running nginx will not reload → a new container,
+ * the one cut Docker cannot avoid (the published port belongs to one container at a time).
  */
 async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: number): Promise<void> {
   const started = Date.now();
@@ -378,10 +378,15 @@ async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: numbe
     const pipeline =
       `docker run --rm --network none --entrypoint tar "$0" -C ${PROXY_CONFIG_DIR} -c ${files} ` +
       '| docker exec --interactive "$1" proxy-reload';
-    await must(run('bash', ['-o', 'pipefail', '-c', pipeline, step.target, old.id]), 'proxy: reload');
-    await docker(['exec', old.id, 'sh', '-c', `echo "$0" > ${PROXY_CONFIG_IMAGE_FILE}`, step.target]);
-    say(`proxy: configuration reloaded in place, no connection dropped… done in ${Date.now() - started} ms`);
-    return;
+    const reloaded = await run('bash', ['-o', 'pipefail', '-c', pipeline, step.target, old.id]);
+    if (reloaded.code === 0) {
+      await docker(['exec', old.id, 'sh', '-c', `echo "$0" > ${PROXY_CONFIG_IMAGE_FILE}`, step.target]);
+      say(`proxy: configuration reloaded in place, no connection dropped… done in ${Date.now() - started} ms`);
+      return;
+    }
+    // 2: valid (nginx -t passed above) but not reloadable into what runs; a new container starts with it.
+    if (reloaded.code !== 2) throw new DeployError(`proxy: reload failed: ${reloaded.stderr.trim()}`);
+    say('proxy: nginx would not reload this configuration (its log says why); replacing the container instead');
   }
   await compose.exec(['up', '--detach', '--no-deps', '--force-recreate', 'proxy']);
   const [fresh] = await compose.containers('proxy');
