@@ -69,7 +69,14 @@ async function must(result: Promise<RunResult>, what: string): Promise<string> {
 const docker = (args: string[], timeoutMs?: number): Promise<string> =>
   must(run('docker', args, timeoutMs ? { timeoutMs } : {}), `docker ${args.slice(0, 2).join(' ')}`);
 
+interface ComposeConfig {
+  name: string;
+  services: Record<string, { image?: string }>;
+}
+
 class Compose {
+  private config: Promise<ComposeConfig> | undefined;
+
   constructor(private readonly options: Options) {}
 
   private global(): string[] {
@@ -99,16 +106,20 @@ class Compose {
       .map((line) => line.split(' ')[1]!);
   }
 
+  /** The Compose files merged, read once: they do not change while a deploy runs. */
+  private merged(): Promise<ComposeConfig> {
+    this.config ??= this.exec(['config', '--format', 'json']).then((json) => JSON.parse(json) as ComposeConfig);
+    return this.config;
+  }
+
   /** The project's name, e.g. softy-pinko: the directory's unless -p names another. */
   async project(): Promise<string> {
-    return (JSON.parse(await this.exec(['config', '--format', 'json'])) as { name: string }).name;
+    return (await this.merged()).name;
   }
 
   /** Each service's image reference, e.g. softy-pinko-back-end:latest, and Compose's hash of its settings. */
   async services(): Promise<Record<Service, { image: string; hash: string }>> {
-    const config = JSON.parse(await this.exec(['config', '--format', 'json'])) as {
-      services: Record<string, { image?: string }>;
-    };
+    const config = await this.merged();
     const hashes = await this.exec(['config', '--hash', SERVICES.join(',')]);
     const hashOf = new Map(hashes.split('\n').map((line) => line.split(' ') as [string, string]));
     const entries = SERVICES.map((service) => {
