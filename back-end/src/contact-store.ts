@@ -9,7 +9,7 @@ import { openPostgresStore, type PostgresStoreOptions } from './stores/postgres.
 import type { ContactStore } from './stores/types.js';
 
 export { checkDatabaseUrl, databaseUrlFromEnv, redactDatabaseUrl } from './stores/database-url.js';
-export { readContactMessages } from './stores/file.js';
+export { parseContactMessages, readContactMessages } from './stores/file.js';
 export { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './stores/types.js';
 
 /** Where messages go when `CONTACT_STORE_PATH` is not set: next to a local run, under its cwd. */
@@ -36,5 +36,5 @@ export async function openContactStore(
 ): Promise<ContactStore> {
   return 'databaseUrl' in selection
     ? openPostgresStore(selection.databaseUrl, options)
-    : createFileStore(selection.path);
+    : createFileStore(selection.path, options.warn);
 }

@@ -100,11 +100,37 @@ describe('messages import', () => {
     },
   );
 
-  it.skipIf(postgresSkipReason !== '')('fails with one line when the file has a damaged line', async () => {
-    const file = join(tempDir(), 'damaged.jsonl');
-    await writeFile(file, `${JSON.stringify(aMessage())}\n{"id":"cut off\n`);
-    const { code, err } = await run(['import', file], { DATABASE_URL: await server().createDatabase('cli_bad') });
-    expect(code).toBe(1);
-    expect(err).toEqual([expect.stringMatching(/^messages import: .*JSON/)]);
+  it.skipIf(postgresSkipReason !== '')(
+    'imports the whole lines of a file cut off mid-line, warning about the torn one',
+    async () => {
+      const file = join(tempDir(), 'torn.jsonl');
+      const whole = [aMessage(), aMessage({ idempotencyKey: randomUUID() })];
+      await writeFile(file, `${jsonl(whole)}{"id":"${randomUUID()}","receivedAt":"20`);
+      const url = await server().createDatabase('cli_torn');
+      const { code, err } = await run(['import', file], { DATABASE_URL: url });
+      expect(code).toBe(0);
+      expect(err).toEqual([
+        expect.stringMatching(/torn\.jsonl:3: skipped a torn last line/),
+        'imported 2 message(s) into PostgreSQL; 0 were there already',
+      ]);
+      expect((await run(['list'], { DATABASE_URL: url })).out.map((line) => JSON.parse(line) as unknown)).toEqual(
+        whole,
+      );
+    },
+  );
+});
+
+describe('messages list, file store cut off mid-line', () => {
+  it('lists the whole lines and warns about the torn one', async () => {
+    const path = join(tempDir(), 'torn.jsonl');
+    const whole = [aMessage(), aMessage()];
+    await writeFile(path, `${jsonl(whole)}{"id":"cut`);
+    const { code, out, err } = await run(['list'], { CONTACT_STORE_PATH: path });
+    expect(code).toBe(0);
+    expect(out.map((line) => JSON.parse(line) as unknown)).toEqual(whole);
+    expect(err).toEqual([
+      expect.stringMatching(/torn\.jsonl:3: skipped a torn last line/),
+      '2 message(s) in the file store',
+    ]);
   });
 });

@@ -29,8 +29,9 @@ export async function listMessages(store: ContactStore, out: CliIo['out']): Prom
 export async function importMessages(
   store: ContactStore,
   file: string,
+  warn?: CliIo['err'],
 ): Promise<{ imported: number; alreadyThere: number }> {
-  const messages = await readContactMessages(file);
+  const messages = await readContactMessages(file, warn);
   let imported = 0;
   // One at a time, in the file's order: received_at keeps the order anyway, and an operator can rerun it.
   for (const message of messages) {
@@ -64,7 +65,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     } else {
       // npm runs the workspace script in back-end/; INIT_CWD is where the operator typed the command.
       const file = resolve(io.env.INIT_CWD ?? process.cwd(), rest[0]!);
-      const { imported, alreadyThere } = await importMessages(store, file);
+      const { imported, alreadyThere } = await importMessages(store, file, io.err);
       io.err(`imported ${imported} message(s) into PostgreSQL; ${alreadyThere} were there already`);
     }
     return 0;

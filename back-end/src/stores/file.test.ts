@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { useTempDir } from '../testing/temp-dir.js';
@@ -92,10 +92,42 @@ describe('readContactMessages', () => {
     expect(await readContactMessages(join(tempDir(), 'none.jsonl'))).toEqual([]);
   });
 
-  it('refuses a damaged line instead of skipping it', async () => {
+  it('skips a torn last line with a warning, reading every whole line before it', async () => {
+    const path = join(tempDir(), 'torn.jsonl');
+    const store = createFileStore(path);
+    const kept = [aMessage('one', 'key-1'), aMessage('two'), aMessage('three', 'key-3')];
+    for (const message of kept) await store.append(message);
+    await store.close();
+    // Cut the file in the middle of its last line, as a failed write on a full disk leaves it.
+    const text = await readFile(path, 'utf8');
+    await truncate(path, Buffer.byteLength(text) - 20);
+    const warnings: string[] = [];
+    const read = await readContactMessages(path, (line) => warnings.push(line));
+    expect(read).toEqual(kept.slice(0, 2));
+    expect(warnings).toEqual([expect.stringMatching(/torn\.jsonl:3: skipped a torn last line .*, \d+ bytes$/)]);
+    // The store lists the same, warning the same way, and still takes messages after it.
+    const listWarnings: string[] = [];
+    const reopened = createFileStore(path, (line) => listWarnings.push(line));
+    expect(await reopened.list()).toEqual(kept.slice(0, 2));
+    expect(listWarnings).toEqual(warnings);
+    const after = aMessage('after');
+    await reopened.append(after);
+    await reopened.close();
+    expect(await readContactMessages(path, () => undefined)).toEqual([...kept.slice(0, 2), after]);
+  });
+
+  it('reports a damaged line in the middle with its line number, and reads the others', async () => {
     const path = join(tempDir(), 'damaged.jsonl');
-    await writeFile(path, `${JSON.stringify(aMessage())}\n{"id":"cut off\n`);
-    await expect(readContactMessages(path)).rejects.toThrow(SyntaxError);
+    const [first, last] = [aMessage('first'), aMessage('last')];
+    await writeFile(path, `${JSON.stringify(first)}\n\n{"id":"cut off\n[1,2]\n${JSON.stringify(last)}\n`);
+    const warnings: string[] = [];
+    expect(await readContactMessages(path, (line) => warnings.push(line))).toEqual([first, last]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/damaged\.jsonl:3: skipped a damaged line, 14 bytes$/),
+      expect.stringMatching(/damaged\.jsonl:4: skipped a damaged line, 5 bytes$/),
+    ]);
+    // No message text in a warning: it holds someone's name and address.
+    expect(warnings.join('')).not.toContain('cut off');
   });
 });
 

@@ -11,6 +11,11 @@ interface Pending {
 
 const NEWLINE = 0x0a;
 
+/** Where a reader reports the lines it skipped; stderr when absent. */
+export type Warn = (message: string) => void;
+
+const toStderr: Warn = (message) => process.stderr.write(`${message}\n`);
+
 /** A stored line's message, or undefined for a line that is not one (a partial write that was never acknowledged). */
 function parseLine(line: string): ContactMessage | undefined {
   if (line.trim() === '') return undefined;
@@ -43,7 +48,7 @@ function unavailable(error: unknown): StoreUnavailableError {
  *
  * The file is opened on the first append: an app that never receives a message never touches the disk.
  */
-export function createFileStore(path: string): ContactStore {
+export function createFileStore(path: string, warn: Warn = toStderr): ContactStore {
   // Resolved now, so a later chdir cannot move the file.
   const file = resolve(path);
   let handle: FileHandle | undefined;
@@ -176,7 +181,7 @@ export function createFileStore(path: string): ContactStore {
   return {
     kind: 'file',
     append,
-    list: () => readContactMessages(file),
+    list: () => readContactMessages(file, warn),
     async ready() {
       try {
         // The folders are made on the first append; until then the nearest existing one must be writable.
@@ -207,11 +212,13 @@ export function createFileStore(path: string): ContactStore {
 }
 
 /**
- * Reads every stored message back (tests and operators). Strict on purpose: a damaged line throws
- * rather than being skipped, so nothing goes missing silently. A missing file means no messages yet.
+ * Reads every stored message back (the store's list, `messages`, the import, the backup). A line that is not
+ * a message is skipped with a warning naming its line number, and the others are still read: a torn last
+ * line is a write that failed (a full disk) and was never acknowledged; one in the middle is such a line the
+ * writer has since written past, or damage an operator should look at. A missing file means no messages yet.
  * A later line with an idempotency key already seen is a repeat that was never answered as new: skipped.
  */
-export async function readContactMessages(path: string): Promise<ContactMessage[]> {
+export async function readContactMessages(path: string, warn: Warn = toStderr): Promise<ContactMessage[]> {
   let text: string;
   try {
     text = await readFile(resolve(path), 'utf8');
@@ -219,11 +226,32 @@ export async function readContactMessages(path: string): Promise<ContactMessage[
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+  return parseContactMessages(text, path, warn);
+}
+
+/** The messages in a JSON-lines text, as `readContactMessages` reads them; `source` names it in warnings. */
+export function parseContactMessages(text: string, source: string, warn: Warn = toStderr): ContactMessage[] {
   const keys = new Set<string>();
-  // Blank lines are the fresh-line guard after a failed write, not records.
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ContactMessage)
-    .filter(({ idempotencyKey: key }) => key === undefined || (!keys.has(key) && Boolean(keys.add(key))));
+  const messages: ContactMessage[] = [];
+  const lines = text.split('\n');
+  // Without a final newline the last line was still being written, or cut off by a failed write.
+  const torn = lines.length - 1;
+  lines.forEach((line, index) => {
+    // Blank lines are the fresh-line guard after a failed write, not records.
+    if (line.trim() === '') return;
+    const message = parseLine(line);
+    if (!message) {
+      const what = index === torn ? 'a torn last line (a write cut off, never acknowledged)' : 'a damaged line';
+      // Its length, not its text: a message holds someone's name and address.
+      warn(`${source}:${index + 1}: skipped ${what}, ${Buffer.byteLength(line)} bytes`);
+      return;
+    }
+    const key = message.idempotencyKey;
+    if (key !== undefined) {
+      if (keys.has(key)) return;
+      keys.add(key);
+    }
+    messages.push(message);
+  });
+  return messages;
 }
