@@ -359,17 +359,22 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     }
   });
 
-  it('DATABASE_URL comes only from a Secret', () => {
-    const uses = pods
-      .flatMap(containersOf)
-      .flatMap((c) => (c.env ?? []).filter((e: Any) => e.name.startsWith('DATABASE_URL')));
+  it('the database URL comes only as a file from a Secret volume (DATABASE_URL_FILE), never an env value', () => {
+    const containers = pods.flatMap((pod) => containersOf(pod).map((c: Any) => ({ pod, c })));
+    const uses = containers.flatMap(({ pod, c }: Any) =>
+      (c.env ?? []).filter((e: Any) => e.name.startsWith('DATABASE_URL')).map((e: Any) => ({ pod, c, e })),
+    );
     expect(uses.length).toBeGreaterThan(0);
-    for (const use of uses) {
-      expect(use.value, 'never a literal').toBeUndefined();
-      expect(use.valueFrom?.secretKeyRef?.name, use.name).toBeTruthy();
-      const secret = named(objects, 'Secret', use.valueFrom.secretKeyRef.name);
+    for (const { pod, c, e } of uses) {
+      expect(e.name, 'not DATABASE_URL: an env value shows in `kubectl describe` and /proc').toBe('DATABASE_URL_FILE');
+      const mount = (c.volumeMounts ?? []).find((m: Any) => e.value.startsWith(`${m.mountPath}/`));
+      expect(mount, `${e.value} sits in a mounted volume`).toBeTruthy();
+      expect(mount.readOnly).toBe(true);
+      const volume = podSpec(pod).volumes.find((v: Any) => v.name === mount.name);
+      expect(volume.secret?.secretName, 'a Secret volume').toBeTruthy();
+      const secret = named(objects, 'Secret', volume.secret.secretName);
       // A generated Secret (dev) must hold the key; production's is created out of band.
-      if (secret) expect(Object.keys(secret.data ?? {})).toContain(use.valueFrom.secretKeyRef.key);
+      if (secret) expect(Object.keys(secret.data ?? {})).toContain(e.value.slice(mount.mountPath.length + 1));
     }
     for (const map of ofKind(objects, 'ConfigMap'))
       expect(JSON.stringify(map.data ?? {})).not.toMatch(/DATABASE_URL|postgres:\/\//);

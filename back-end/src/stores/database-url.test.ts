@@ -69,6 +69,18 @@ describe('databaseUrlFromEnv', () => {
     expect(failureOf({ DATABASE_URL_FILE: file })).toMatch(/must hold exactly one line/);
   });
 
+  it('names sslrootcert and its path when the CA file cannot be read, without the password', async () => {
+    const ca = join(tempDir(), 'ca.pem');
+    const url = (path: string) =>
+      `postgresql://softy:hunter2-secret@db/softy_pinko?sslmode=verify-full&sslrootcert=${path}`;
+    expect(failureOf({ DATABASE_URL: url(ca) })).toMatch(
+      new RegExp(`^DATABASE_URL has sslrootcert=${ca}, which cannot be read \\(ENOENT\\)`),
+    );
+    expect(failureOf({ DATABASE_URL: url(ca) })).not.toContain('hunter2');
+    await writeFile(ca, 'a CA certificate');
+    expect(databaseUrlFromEnv({ DATABASE_URL: url(ca) })).toBe(url(ca));
+  });
+
   it('refuses both variables at once rather than guessing', () => {
     expect(failureOf({ DATABASE_URL: GOOD, DATABASE_URL_FILE: '/run/secrets/database-url' })).toBe(
       'DATABASE_URL and DATABASE_URL_FILE are both set; set only one',

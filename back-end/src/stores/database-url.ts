@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 
 /** The sslmode values pg's connection string understands; anything else is a typo worth stopping for. */
 const SSL_MODES = new Set(['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']);
@@ -44,7 +44,61 @@ export function checkDatabaseUrl(raw: string, variable: string): string {
   if (sslmode !== null && !SSL_MODES.has(sslmode)) {
     fail(`has sslmode=${sslmode}; use one of ${[...SSL_MODES].join(', ')}, got "${shown}"`);
   }
+  // pg reads these files when it connects; a wrong path would then look like a database that is down.
+  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = url.searchParams.get(parameter);
+    if (path === null) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      fail(`has ${parameter}=${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   return raw;
+}
+
+// Node's codes for a server certificate that no trusted CA signed (OpenSSL's verify errors).
+const UNTRUSTED = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+]);
+
+/**
+ * What to fix when TLS to the database failed, in one line naming the setting; undefined for any other error.
+ * Used at start-up, where a certificate problem is a configuration mistake, not a server that is down.
+ */
+export function tlsProblem(error: unknown, url: string): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const params = new URL(url).searchParams;
+  const ca = params.get('sslrootcert');
+  const setting = 'the database URL (DATABASE_URL or DATABASE_URL_FILE)';
+  if (UNTRUSTED.has(code)) {
+    return ca
+      ? `TLS: the server's certificate is not signed by the CA in sslrootcert=${ca} (${code}); ` +
+          `put the CA that signed it there, in ${setting}`
+      : `TLS: the server's certificate is not signed by a CA this machine trusts (${code}); ` +
+          `mount your provider's CA file and add sslrootcert=/path/to/ca.pem to ${setting}`;
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return (
+      `TLS: the server's certificate is not for host ${new URL(url).hostname} (${code}); ` +
+      `use the host name its certificate names in ${setting}`
+    );
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return `TLS: the server's certificate is outside its validity dates (${code}); the database's certificate needs renewing`;
+  }
+  if (/server does not support SSL/i.test(error.message)) {
+    return `TLS: the server does not accept TLS connections; remove sslmode from ${setting} or enable ssl on the server`;
+  }
+  return undefined;
 }
 
 /**

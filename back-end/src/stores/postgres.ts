@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { redactDatabaseUrl } from './database-url.js';
+import { redactDatabaseUrl, tlsProblem } from './database-url.js';
 import { migrate } from './migrate.js';
 import { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './types.js';
 
@@ -107,9 +107,11 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   try {
     await ensureMigrated();
   } catch (error) {
-    if (!isTransient(error)) {
+    // A certificate refused at start-up is a setting to fix, not a server that is away: stop and say which.
+    const tls = tlsProblem(error, url);
+    if (tls || !isTransient(error)) {
       await pool.end();
-      throw new Error(`PostgreSQL at ${where} cannot be used: ${reasonOf(error)}`, { cause: error });
+      throw new Error(`PostgreSQL at ${where} cannot be used: ${tls ?? reasonOf(error)}`, { cause: error });
     }
     warn(`PostgreSQL at ${where} is not reachable yet (${reasonOf(error)}); POST /api/contact answers 503 until it is`);
   }

@@ -6,7 +6,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,26 +67,46 @@ async function runPg(program: string, args: string[]): Promise<void> {
   await execFileAsync(command, full, { timeout: 60_000 });
 }
 
+/** A server certificate and its key (PEM), for a server that speaks TLS. */
+export interface TestTls {
+  cert: string;
+  key: string;
+}
+
 export class TestPostgres {
   private stopped = true;
   private readonly onExit = () => this.stopNow();
+  private tlsOptions = '';
 
   private constructor(
     readonly dir: string,
     public port: number,
   ) {}
 
-  /** Creates the cluster and starts it; `stop()` then `start()` bring it down and back on the same port. */
-  static async create(): Promise<TestPostgres> {
+  /**
+   * Creates the cluster and starts it; `stop()` then `start()` bring it down and back on the same port.
+   * With `tls` it accepts TLS connections too, with that certificate.
+   */
+  static async create({ tls }: { tls?: TestTls } = {}): Promise<TestPostgres> {
     if (!PG_BIN) throw new Error(postgresSkipReason);
     const dir = await mkdtemp(join(tmpdir(), 'softy-pinko-postgres-'));
-    if (asRoot) {
-      const uid = Number(execFileSync('id', ['-u', SERVER_USER], { encoding: 'utf8' }).trim());
-      const gid = Number(execFileSync('id', ['-g', SERVER_USER], { encoding: 'utf8' }).trim());
-      await chown(dir, uid, gid);
-    }
+    const owner = asRoot
+      ? {
+          uid: Number(execFileSync('id', ['-u', SERVER_USER], { encoding: 'utf8' }).trim()),
+          gid: Number(execFileSync('id', ['-g', SERVER_USER], { encoding: 'utf8' }).trim()),
+        }
+      : undefined;
+    if (owner) await chown(dir, owner.uid, owner.gid);
     const server = new TestPostgres(dir, 0);
     try {
+      if (tls) {
+        // The server refuses a key others can read, so it is the server user's and mode 600.
+        const [cert, key] = [join(dir, 'server.crt'), join(dir, 'server.key')];
+        await writeFile(cert, tls.cert);
+        await writeFile(key, tls.key, { mode: 0o600 });
+        if (owner) await Promise.all([cert, key].map((file) => chown(file, owner.uid, owner.gid)));
+        server.tlsOptions = ` -c ssl=on -c ssl_cert_file=${cert} -c ssl_key_file=${key}`;
+      }
       await runPg('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale']);
       // Another process may grab the probed port before the server binds it: try a fresh one.
       for (let attempt = 1; ; attempt++) {
@@ -120,7 +140,7 @@ export class TestPostgres {
 
   async start(): Promise<void> {
     // fsync off: the crash safety of a throwaway test cluster is not under test, and the disk is shared.
-    const options = `-k ${this.dir} -p ${this.port} -h 127.0.0.1 -c fsync=off -c max_connections=200`;
+    const options = `-k ${this.dir} -p ${this.port} -h 127.0.0.1 -c fsync=off -c max_connections=200${this.tlsOptions}`;
     try {
       await runPg('pg_ctl', ['-D', this.dataDir, '-l', this.logFile, '-w', '-t', '30', '-o', options, 'start']);
     } catch (error) {
