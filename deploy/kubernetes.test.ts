@@ -4,6 +4,7 @@
  * policies a platform engineer checks by eye hold, read against what the images really are.
  * Without kubectl this skips loudly; under CI=true it fails instead.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -242,7 +243,8 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
   it('probe paths and ports are what the images serve; liveness is the HEALTHCHECK, never the database', () => {
     const routes = backEndRoutes();
     for (const w of pods) {
-      for (const c of containersOf(w)) {
+      // Init containers run to completion before the probes start: they have none.
+      for (const c of podSpec(w).containers) {
         const where = `${w.metadata.name}/${c.name}`;
         const ports: ContainerPort[] = c.ports ?? [];
         const image = imageName(c.image);
@@ -399,6 +401,14 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
         expect(named(objects, 'NetworkPolicy', 'back-end-database')).toBeDefined();
         continue;
       }
+      if (service === 'migrate') {
+        // The one-shot migrations: an init container of the back-end, from the back-end's image.
+        const backEnd = podSpec(named(objects, 'Deployment', 'back-end')!);
+        const init = (backEnd.initContainers ?? []).find((c: Any) => c.name === 'migrate');
+        expect(init?.command, 'the back-end runs migrate first').toEqual(['node', 'dist/cli/migrate.js']);
+        expect(init.image).toBe(backEnd.containers[0].image);
+        continue;
+      }
       expect(workload, `Compose service ${service}`).toBeDefined();
       expect(named(objects, 'Service', service), `Compose service ${service}'s Service`).toBeDefined();
     }
@@ -500,6 +510,17 @@ describeRendered('overlays', () => {
     expect(route.spec.parentRefs[0].kind ?? 'Gateway').toBe('Gateway');
     const env = podSpec(named(objects, 'Deployment', 'proxy')!).containers[0].env.map((e: Any) => e.name);
     expect(env).toEqual(expect.arrayContaining(['SERVER_NAME', 'TRUSTED_PROXIES']));
+  });
+
+  it("dev: the database password is the checkout's own, from git-ignored files, never in the repository", () => {
+    const source = readFileSync(new URL('kubernetes/overlays/dev/kustomization.yaml', import.meta.url), 'utf8');
+    expect(source).not.toMatch(/literals:|PASSWORD=\w|postgres(ql)?:\/\/\w+:/);
+    const secret = ofKind(rendered.dev, 'Secret').find((s) => s.metadata.name.startsWith('database'))!;
+    expect(Object.keys(secret.data).sort()).toEqual(['DATABASE_URL', 'postgres-password']);
+    const ignored = spawnSync('git', ['check-ignore', '-q', 'deploy/kubernetes/overlays/dev/secrets/database-url'], {
+      cwd: repoRoot,
+    });
+    expect(ignored.status, 'git ignores the secrets').toBe(0);
   });
 
   it('dev: one PostgreSQL pod on a volume, marked as not highly available', () => {

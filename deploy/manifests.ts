@@ -47,6 +47,11 @@ export async function findKubectl(): Promise<string | undefined> {
 
 /** `kubectl kustomize` of a folder under deploy/kubernetes, parsed into objects. */
 export async function render(kubectl: string, dir: string): Promise<K8sObject[]> {
+  // The dev overlay's Secret is made from this checkout's own random secrets, as its README says.
+  const secrets = `${deployDir}kubernetes/${dir}/secrets`;
+  if (dir === 'overlays/dev' && !existsSync(`${secrets}/database-url`)) {
+    await execFileAsync('bash', [`${repoRoot}scripts/db-secrets.sh`, secrets], { timeout: 60_000 });
+  }
   const { stdout } = await execFileAsync(kubectl, ['kustomize', `${deployDir}kubernetes/${dir}`], {
     timeout: 60_000,
     maxBuffer: 16 * 1024 * 1024,

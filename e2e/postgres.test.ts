@@ -7,7 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
 import { describeLoad, startLoad, type LoadResult } from './load.js';
-import { REPO_ROOT, Stack, dotEnv, freePort, imageExists, run, runLoud } from '../scripts/lib/stack.js';
+import {
+  REPO_ROOT,
+  Stack,
+  databaseSecretsEnv,
+  dotEnv,
+  freePort,
+  imageExists,
+  run,
+  runLoud,
+} from '../scripts/lib/stack.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 100; // POSTs per second, spread over 3 replicas
@@ -118,7 +127,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
       inject('compose'),
       'softy-pinko-postgres',
       await freePort(),
-      { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' },
+      { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', ...(await databaseSecretsEnv()) },
       { files: [`${REPO_ROOT}docker-compose.postgres.yml`] },
     );
     contactUrl = `${stack.baseUrl}/api/contact`;
@@ -150,6 +159,19 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     expect(env).toContain('POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password');
     expect(env.some((entry) => entry.startsWith('POSTGRES_PASSWORD='))).toBe(false);
     expect(await sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual(['1']);
+  });
+
+  it('ran the migrations as a one-shot step before the back-end; running it again has nothing to do', async () => {
+    const [migrate] = await stack.containers('migrate');
+    expect(await stack.inspect<{ Status: string; ExitCode: number }>(migrate!, '.State')).toMatchObject({
+      Status: 'exited',
+      ExitCode: 0,
+    });
+    const logs = await run('docker', ['logs', migrate!]);
+    expect(logs.stdout).toContain('migrate: applied 001_contact_messages.sql');
+    const again = await stack.exec(['run', '--rm', '--no-deps', 'migrate'], 60_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/is at schema version 1, nothing to do/);
   });
 
   it('stores a message in PostgreSQL, answers a repeated key with the same 201 body, refuses a bad key', async () => {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
+import { REPO_ROOT, Stack, databaseSecretsEnv, freePort, run } from '../scripts/lib/stack.js';
 import { describeLoad, serverErrors, startLoad } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -117,9 +117,8 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
       API_RATE_BURST: '100000',
     });
     // The database's image too: the PostgreSQL override builds it (FROM POSTGRES_IMAGE, from .env offline).
-    await new Stack(inject('compose'), NAME, port, {}, { files: [`${REPO_ROOT}docker-compose.postgres.yml`] }).execLoud(
-      ['build'],
-    );
+    const files = [`${REPO_ROOT}docker-compose.postgres.yml`];
+    await new Stack(inject('compose'), NAME, port, await databaseSecretsEnv(), { files }).execLoud(['build']);
     // Left over from an aborted run: the names are the stack file's, so they must be free.
     for (const secret of SECRETS) await run('docker', ['secret', 'rm', secret]);
     const password = randomBytes(18).toString('hex');

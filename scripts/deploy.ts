@@ -5,6 +5,8 @@
  *   --no-recreate); once each is healthy and the proxy routes to it, the old ones drain and stop one by one;
  * - proxy: the new image's configuration is checked with `nginx -t` before anything changes; a change to
  *   /etc/nginx alone is applied by a graceful reload, anything else replaces the container (a short cut);
+ * - with a `migrate` service (the PostgreSQL override), a changed back-end's migrations run first, from its
+ *   new image, while the old back-end serves: changes must be expand/contract (docs/stores.md);
  * - a service whose image and Compose settings did not change is not touched;
  * - one deploy of a project at a time: a second one is refused before it changes anything.
  * A new version that does not get healthy in time is removed and the old one keeps serving; the command
@@ -110,6 +112,11 @@ class Compose {
   private merged(): Promise<ComposeConfig> {
     this.config ??= this.exec(['config', '--format', 'json']).then((json) => JSON.parse(json) as ComposeConfig);
     return this.config;
+  }
+
+  /** Whether the Compose files define `service`, e.g. the PostgreSQL override's `migrate`. */
+  async has(service: string): Promise<boolean> {
+    return service in (await this.merged()).services;
   }
 
   /** The project's name, e.g. softy-pinko: the directory's unless -p names another. */
@@ -455,6 +462,13 @@ async function deploy(argv: string[]): Promise<void> {
   for (const step of steps) {
     await retag(step);
     try {
+      if (step.service === 'back-end' && (await compose.has('migrate'))) {
+        // The new image's tag is in place: its migrations run to completion before any new back-end starts.
+        say('back-end: applying migrations …');
+        await compose.execLoud(['run', '--rm', '--no-deps', 'migrate']).catch(() => {
+          throw new DeployError('back-end: the migrations failed (see above); the old version keeps serving');
+        });
+      }
       if (step.service === 'proxy') await replaceProxy(compose, step, options.healthTimeoutMs);
       else await roll(compose, step, options.healthTimeoutMs);
     } catch (error) {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { DEFAULT_CONTACT_STORE_PATH, openContactStore, type StoreSelection } from './contact-store.js';
+import type { PostgresStoreOptions } from './stores/postgres.js';
 import { RequestLineController } from './logger.js';
 import errors from './plugins/errors.js';
 import gracefulClose from './plugins/graceful-close.js';
@@ -25,6 +26,10 @@ export interface AppOptions {
   contactStorePath?: string;
   /** Where contact messages are kept (config.ts reads it from the environment); wins over contactStorePath. */
   store?: StoreSelection;
+  /** PostgreSQL: 'check' (the server) refuses a schema the migrate command has not brought up to date. */
+  schema?: PostgresStoreOptions['schema'];
+  /** Another folder of migrations (tests). */
+  migrationsDir?: string;
 }
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
@@ -33,6 +38,8 @@ export async function buildApp({
   logger = false,
   contactStorePath = DEFAULT_CONTACT_STORE_PATH,
   store = { path: contactStorePath },
+  schema = 'migrate',
+  migrationsDir,
 }: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger && { level: logger.level, stream: logger.stream },
@@ -60,8 +67,12 @@ export async function buildApp({
     done(null, payload);
   });
 
-  // PostgreSQL is migrated here; one that cannot be reached yet does not stop start-up (POST answers 503).
-  const contactStore = await openContactStore(store, { warn: (message) => app.log.warn(message) });
+  // PostgreSQL's schema is checked (or migrated) here; one that cannot be reached yet does not stop start-up.
+  const contactStore = await openContactStore(store, {
+    warn: (message) => app.log.warn(message),
+    schema,
+    ...(migrationsDir ? { migrationsDir } : {}),
+  });
   app.addHook('onClose', () => contactStore.close());
 
   // First, so its onResponse hook counts every answer, errors and unknown paths included.

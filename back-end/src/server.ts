@@ -20,8 +20,10 @@ const app = await buildApp({
   buildInfo: config.buildInfo,
   logger: { level: config.logLevel, stream: logStream },
   store: config.store,
+  // Migrations are their own step (the migrate command); the server refuses a schema older than it needs.
+  schema: 'check',
 }).catch((error: unknown) => {
-  // A database that refuses us (wrong password, no such database) or a failing migration: one line, then out.
+  // A database that refuses us (wrong password, no such database, an old schema, a bad certificate): one line.
   process.stderr.write(`could not start: ${(error as Error).message}\n`);
   process.exit(1);
 });

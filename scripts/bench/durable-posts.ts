@@ -12,6 +12,7 @@ import {
   OFFICIAL_BASE_IMAGES,
   REPO_ROOT,
   Stack,
+  databaseSecretsEnv,
   dotEnv,
   freePort,
   runLoud,
@@ -73,7 +74,14 @@ async function expectStored(t: PostTargets): Promise<void> {
 /** The PostgreSQL project: the shipped stack with docker-compose.postgres.yml, its proxy on a port of its own. */
 export async function postgresStack(compose: string[], env: NodeJS.ProcessEnv, options: StackOptions) {
   const files = [`${REPO_ROOT}docker-compose.postgres.yml`];
-  return new Stack(compose, 'softy-pinko-bench-postgres', await freePort(), env, { ...options, files });
+  const secrets = await databaseSecretsEnv();
+  return new Stack(
+    compose,
+    'softy-pinko-bench-postgres',
+    await freePort(),
+    { ...env, ...secrets },
+    { ...options, files },
+  );
 }
 
 /** Brings the PostgreSQL project up, warms the three targets up and runs them in interleaved rounds. */

@@ -5,7 +5,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -143,6 +144,16 @@ export async function ensureBaseImages(label = 'stack'): Promise<void> {
   await runLoud('bash', ['scripts/images-offline.sh']);
 }
 
+/**
+ * Fresh random database secrets for the PostgreSQL override, as `npm run secrets:db` makes them, in a
+ * temporary folder: the environment that points Compose at them (a fresh clone has none of its own).
+ */
+export async function databaseSecretsEnv(): Promise<Record<string, string>> {
+  const dir = mkdtempSync(`${tmpdir()}/softy-pinko-db-secrets-`);
+  await runLoud('bash', [`${REPO_ROOT}scripts/db-secrets.sh`, dir]);
+  return { POSTGRES_PASSWORD_SECRET: `${dir}/postgres-password`, DATABASE_URL_SECRET: `${dir}/database-url` };
+}
+
 /** Optional extras of a Stack; without them it is the repository's docker-compose.yml, images tagged `e2e`. */
 export interface StackOptions {
   /** More Compose files layered over docker-compose.yml, in order (e.g. the benchmark's override). */
@@ -217,7 +228,15 @@ export class Stack {
     while (Date.now() < deadline) {
       const ids = await this.containers();
       states = await Promise.all(
-        ids.map(async (id) => `${id.slice(0, 12)}=${await this.inspect<string>(id, '.State.Health.Status')}`),
+        ids.map(async (id) => {
+          // A one-shot job (migrate) that finished well counts as healthy; one that failed never will.
+          const state = await this.inspect<{ Status: string; ExitCode: number; Health?: { Status: string } }>(
+            id,
+            '.State',
+          );
+          const done = !state.Health && state.Status === 'exited' && state.ExitCode === 0;
+          return `${id.slice(0, 12)}=${done ? 'healthy' : (state.Health?.Status ?? state.Status)}`;
+        }),
       );
       if (ids.length > 0 && states.every((state) => state.endsWith('=healthy'))) return;
       await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -104,7 +104,10 @@ describe('messages import', () => {
     'imports the whole lines of a file cut off mid-line, warning about the torn one',
     async () => {
       const file = join(tempDir(), 'torn.jsonl');
-      const whole = [aMessage(), aMessage({ idempotencyKey: randomUUID() })];
+      const whole = [
+        aMessage({ receivedAt: '2026-01-01T10:00:00.000Z' }),
+        aMessage({ receivedAt: '2026-01-01T11:00:00.000Z', idempotencyKey: randomUUID() }),
+      ];
       await writeFile(file, `${jsonl(whole)}{"id":"${randomUUID()}","receivedAt":"20`);
       const url = await server().createDatabase('cli_torn');
       const { code, err } = await run(['import', file], { DATABASE_URL: url });

@@ -70,12 +70,20 @@ const UNTRUSTED = new Set([
 ]);
 
 /**
- * What to fix when TLS to the database failed, in one line naming the setting; undefined for any other error.
- * Used at start-up, where a certificate problem is a configuration mistake, not a server that is down.
+ * What to fix when connecting failed for a reason a setting explains (TLS, a password the database does not
+ * know), in one line naming it; undefined for any other error. Used at start-up, where such a failure is a
+ * configuration mistake, not a server that is down.
  */
-export function tlsProblem(error: unknown, url: string): string | undefined {
+export function connectionProblem(error: unknown, url: string): string | undefined {
   if (!(error instanceof Error)) return undefined;
   const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (code === '28P01') {
+    return (
+      `the database refused the password in the database URL (28P01 ${error.message}). PostgreSQL's data ` +
+      `volume keeps the password it was first created with: new secrets never reach an existing volume. Put ` +
+      `that password back in the secret, or change it in the database ("Rotate the database password" in docs/stores.md)`
+    );
+  }
   const params = new URL(url).searchParams;
   const ca = params.get('sslrootcert');
   const setting = 'the database URL (DATABASE_URL or DATABASE_URL_FILE)';

@@ -39,6 +39,53 @@ export interface MigrateOptions {
   dir?: string;
   /** How long to wait for the server to accept the connection. */
   connectTimeoutMs?: number;
+  /** The cap on each statement; 0 (the migrate command's) for none, since a migration may rightly be long. */
+  statementTimeoutMs?: number;
+}
+
+/** One migration file failed and was rolled back; `cause` is the server's error. */
+export class MigrationFailedError extends Error {
+  override readonly name = 'MigrationFailedError';
+}
+
+/** The database's schema is older than this code needs: the migrate command has not run yet. */
+export class SchemaTooOldError extends Error {
+  override readonly name = 'SchemaTooOldError';
+}
+
+/**
+ * Checks that the database has every migration this code ships (or newer ones: during a rolling deploy an
+ * old back-end serves a schema expanded for the new one). Throws SchemaTooOldError, one line, otherwise.
+ */
+export async function checkSchema(
+  url: string,
+  { dir, connectTimeoutMs = 1_000 }: MigrateOptions = {},
+): Promise<number> {
+  const needed = (await loadMigrations(dir)).map((migration) => migration.version);
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const { rows } = await client
+      .query<{ version: number }>('SELECT version FROM schema_migrations')
+      .catch((error: { code?: string }) => {
+        // No table at all: nothing was ever migrated.
+        if (error.code === '42P01') return { rows: [] };
+        throw error;
+      });
+    const applied = new Set(rows.map((row) => row.version));
+    const missing = needed.filter((version) => !applied.has(version));
+    const current = Math.max(0, ...applied);
+    if (missing.length > 0) {
+      throw new SchemaTooOldError(
+        `the database schema is at version ${current} but this back-end needs version ${Math.max(...needed)} ` +
+          `(missing ${missing.join(', ')}): run the migrate command first (node dist/cli/migrate.js)`,
+      );
+    }
+    return current;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -46,13 +93,16 @@ export interface MigrateOptions {
  * advisory lock: replicas starting together take turns, and the later ones find nothing left to do.
  * Answers the versions this call applied.
  */
-export async function migrate(url: string, { dir, connectTimeoutMs = 1_000 }: MigrateOptions = {}): Promise<number[]> {
+export async function migrate(
+  url: string,
+  { dir, connectTimeoutMs = 1_000, statementTimeoutMs = 60_000 }: MigrateOptions = {},
+): Promise<number[]> {
   const migrations = await loadMigrations(dir);
   // Its own connection, without the pool's short statement timeout: a migration or the lock wait may take longer.
   const client = new pg.Client({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
-    statement_timeout: 60_000,
+    statement_timeout: statementTimeoutMs,
     application_name: 'softy-pinko-migrate',
   });
   // A server that goes away mid-migration must fail this call, not crash the process.
@@ -80,7 +130,9 @@ export async function migrate(url: string, { dir, connectTimeoutMs = 1_000 }: Mi
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+        throw new MigrationFailedError(`migration ${migration.name} failed: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       applied.push(migration.version);
     }

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { redactDatabaseUrl, tlsProblem } from './database-url.js';
-import { migrate } from './migrate.js';
+import { redactDatabaseUrl, connectionProblem } from './database-url.js';
+import { checkSchema, migrate, SchemaTooOldError } from './migrate.js';
 import { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -12,6 +12,11 @@ export interface PostgresStoreOptions {
   warn?: (message: string) => void;
   /** Another folder of migrations (tests). */
   migrationsDir?: string;
+  /**
+   * 'migrate' applies pending migrations when the store opens (tests, tools); 'check' (the server) only
+   * checks that the migrate command has applied them, and refuses an older schema.
+   */
+  schema?: 'migrate' | 'check';
 }
 
 // SQLSTATE classes that mean "not now" rather than "wrong": connection exceptions, insufficient resources,
@@ -97,19 +102,24 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   pool.on('error', (error) => warn(`PostgreSQL connection lost (${reasonOf(error)}); reconnecting on demand`));
 
   const migrateOptions = { connectTimeoutMs: 1_000, ...(migrationsDir ? { dir: migrationsDir } : {}) };
+  const prepare = options.schema === 'check' ? checkSchema : migrate;
   let migrated: Promise<unknown> | undefined;
   const ensureMigrated = (): Promise<unknown> =>
-    (migrated ??= migrate(url, migrateOptions).catch((error: unknown) => {
+    (migrated ??= prepare(url, migrateOptions).catch((error: unknown) => {
       migrated = undefined;
+      // Found later (the server was away at start-up): unavailable until someone migrates, not a 500.
+      if (error instanceof SchemaTooOldError) throw new StoreUnavailableError(error.message, { cause: error });
       throw error;
     }));
 
   try {
     await ensureMigrated();
   } catch (error) {
-    // A certificate refused at start-up is a setting to fix, not a server that is away: stop and say which.
-    const tls = tlsProblem(error, url);
-    if (tls || !isTransient(error)) {
+    // A certificate refused or a schema too old at start-up is a setting or a step to fix, not a server
+    // that is away: stop and say which.
+    const tls = connectionProblem(error, url);
+    const tooOld = error instanceof StoreUnavailableError && error.cause instanceof SchemaTooOldError;
+    if (tls || tooOld || !isTransient(error)) {
       await pool.end();
       throw new Error(`PostgreSQL at ${where} cannot be used: ${tls ?? reasonOf(error)}`, { cause: error });
     }

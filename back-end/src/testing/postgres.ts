@@ -77,6 +77,8 @@ export class TestPostgres {
   private stopped = true;
   private readonly onExit = () => this.stopNow();
   private tlsOptions = '';
+  /** The superuser's password, when the server asks for one. */
+  private password = '';
 
   private constructor(
     readonly dir: string,
@@ -85,9 +87,10 @@ export class TestPostgres {
 
   /**
    * Creates the cluster and starts it; `stop()` then `start()` bring it down and back on the same port.
-   * With `tls` it accepts TLS connections too, with that certificate.
+   * With `tls` it accepts TLS connections too, with that certificate; with `password` it asks for it
+   * (scram-sha-256) instead of trusting every local connection.
    */
-  static async create({ tls }: { tls?: TestTls } = {}): Promise<TestPostgres> {
+  static async create({ tls, password }: { tls?: TestTls; password?: string } = {}): Promise<TestPostgres> {
     if (!PG_BIN) throw new Error(postgresSkipReason);
     const dir = await mkdtemp(join(tmpdir(), 'softy-pinko-postgres-'));
     const owner = asRoot
@@ -107,7 +110,15 @@ export class TestPostgres {
         if (owner) await Promise.all([cert, key].map((file) => chown(file, owner.uid, owner.gid)));
         server.tlsOptions = ` -c ssl=on -c ssl_cert_file=${cert} -c ssl_key_file=${key}`;
       }
-      await runPg('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale']);
+      const auth = ['--auth=trust'];
+      if (password) {
+        const pwfile = join(dir, 'pwfile');
+        await writeFile(pwfile, `${password}\n`);
+        if (owner) await chown(pwfile, owner.uid, owner.gid);
+        auth.splice(0, 1, '--auth=scram-sha-256', `--pwfile=${pwfile}`);
+        server.password = password;
+      }
+      await runPg('initdb', ['-D', server.dataDir, '-U', 'postgres', ...auth, '-E', 'UTF8', '--no-locale']);
       // Another process may grab the probed port before the server binds it: try a fresh one.
       for (let attempt = 1; ; attempt++) {
         server.port = await freeLoopbackPort();
@@ -133,9 +144,10 @@ export class TestPostgres {
     return join(this.dir, 'server.log');
   }
 
-  /** The connection string of one database on this server (trust auth: no password). */
+  /** The connection string of one database on this server (with trust auth, no password). */
   url(database = 'postgres'): string {
-    return `postgresql://postgres@127.0.0.1:${this.port}/${database}`;
+    const user = this.password ? `postgres:${encodeURIComponent(this.password)}` : 'postgres';
+    return `postgresql://${user}@127.0.0.1:${this.port}/${database}`;
   }
 
   async start(): Promise<void> {

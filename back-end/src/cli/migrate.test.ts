@@ -1,0 +1,198 @@
+/**
+ * Migrations as their own step: the migrate command applies them and exits, the server refuses a schema
+ * older than it needs, and an old back-end keeps serving while a new migration is applied and the new
+ * back-end rolls in (an expand change: old and new code both work on the new schema).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../app.js';
+import { MIGRATIONS_DIR } from '../stores/migrate.js';
+import { postgresSkipReason, usePostgres } from '../testing/postgres.js';
+import { useTempDir } from '../testing/temp-dir.js';
+import { main } from './migrate.js';
+
+const tempDir = useTempDir('migrate-cli');
+const server = usePostgres();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function migrateCommand(env: NodeJS.ProcessEnv, dir?: string) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    { env, out: (line) => out.push(line), err: (line) => err.push(line) },
+    { waitMs: 2_000, ...(dir ? { dir } : {}) },
+  );
+  return { code, out, err };
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The shipped migrations, plus `extra` files: the next release's folder. */
+async function migrationsWith(extra: Record<string, string>): Promise<string> {
+  const dir = join(tempDir(), `migrations-${Object.keys(extra).length}`);
+  await mkdir(dir);
+  await copyFile(join(MIGRATIONS_DIR, '001_contact_messages.sql'), join(dir, '001_contact_messages.sql'));
+  for (const [name, sql] of Object.entries(extra)) await writeFile(join(dir, name), sql);
+  return dir;
+}
+
+describe.skipIf(postgresSkipReason !== '')('the migrate command', () => {
+  it('applies the pending migrations and exits; run again, it has nothing to do', async () => {
+    const url = await server().createDatabase('migrate_cli');
+    expect(await migrateCommand({ DATABASE_URL: url })).toEqual({
+      code: 0,
+      out: ['migrate: applied 001_contact_messages.sql', expect.stringMatching(/is at schema version 1$/)],
+      err: [],
+    });
+    expect((await migrateCommand({ DATABASE_URL: url })).out).toEqual([
+      expect.stringMatching(/is at schema version 1, nothing to do$/),
+    ]);
+    expect(await query(url, 'SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+  });
+
+  it('runs a migration longer than the server pool’s statement timeout, with none of its own', async () => {
+    const url = await server().createDatabase('migrate_long');
+    const dir = await migrationsWith({ '002_slow.sql': 'SELECT pg_sleep(2);' });
+    expect((await migrateCommand({ DATABASE_URL: url }, dir)).code).toBe(0);
+    expect(await query(url, 'SELECT version FROM schema_migrations ORDER BY version')).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ]);
+  });
+
+  it('fails in one line naming the migration, without the password', async () => {
+    const url = (await server().createDatabase('migrate_bad')).replace('postgres@', 'postgres:hunter2-secret@');
+    const dir = await migrationsWith({ '002_broken.sql': 'ALTER TABLE no_such_table ADD COLUMN x text;' });
+    const { code, err } = await migrateCommand({ DATABASE_URL: url }, dir);
+    expect(code).toBe(1);
+    expect(err).toEqual([
+      expect.stringMatching(
+        /^migrate: PostgreSQL at .*:\*\*\*@.* cannot be migrated: migration 002_broken\.sql failed: /,
+      ),
+    ]);
+    expect(err.join('')).not.toContain('hunter2');
+  });
+
+  it('has nothing to do for the file store', async () => {
+    expect(await migrateCommand({ CONTACT_STORE_PATH: join(tempDir(), 'x.jsonl') })).toMatchObject({
+      code: 0,
+      err: [expect.stringMatching(/^migrate: nothing to do, the file store has no schema/)],
+    });
+  });
+});
+
+describe.skipIf(postgresSkipReason !== '')('the server and the schema', () => {
+  it('refuses to start on a schema older than it needs, in one line naming the migrate command', async () => {
+    const url = await server().createDatabase('too_old');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../server.ts', import.meta.url))],
+      {
+        env: { ...process.env, HOST: '127.0.0.1', DATABASE_URL: url, DATABASE_URL_FILE: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^could not start: PostgreSQL at \S+ cannot be used: the database schema is at version 0 but this back-end needs version 1 \(missing 1\): run the migrate command first \(node dist\/cli\/migrate\.js\)$/,
+      ),
+    ]);
+    // Nothing was migrated behind the operator's back.
+    expect(await query(url, "SELECT to_regclass('contact_messages') AS t")).toEqual([{ t: null }]);
+  }, 30_000);
+
+  it('keeps an old back-end serving with 0 failed requests while a migration is applied and a new one rolls in', async () => {
+    const url = await server().createDatabase('rolling');
+    const oldDir = await migrationsWith({});
+    // An expand change: a new nullable column the old code never names.
+    const newDir = await migrationsWith({
+      '002_contact_messages_source.sql': 'ALTER TABLE contact_messages ADD COLUMN source text;',
+    });
+    expect((await migrateCommand({ DATABASE_URL: url }, oldDir)).code).toBe(0);
+
+    const start = async (migrationsDir: string) => {
+      const app = await buildApp({ store: { databaseUrl: url }, schema: 'check', migrationsDir });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/contact` };
+    };
+    // The new release refuses the old schema: the migration must come first.
+    await expect(buildApp({ store: { databaseUrl: url }, schema: 'check', migrationsDir: newDir })).rejects.toThrow(
+      /schema is at version 1 but this back-end needs version 2/,
+    );
+    const old = await start(oldDir);
+
+    // The load balancer's view: the back-ends it sends to right now.
+    let serving: { app: FastifyInstance; url: string }[] = [old];
+    const statuses = new Map<number | string, number>();
+    const acknowledged = new Map<string, string>();
+    let stop = false;
+    let sent = 0;
+    const inFlight = new Set<Promise<unknown>>();
+    const load = (async () => {
+      while (!stop) {
+        const target = serving[sent % serving.length]!;
+        sent += 1;
+        const key = randomUUID();
+        const request = fetch(target.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify({ name: 'Rolling', email: 'roll@example.com', message: `during the rollout ${sent}` }),
+        })
+          .then(async (response) => {
+            statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+            if (response.status === 201) acknowledged.set(key, ((await response.json()) as { id: string }).id);
+          })
+          .catch((error: Error) => statuses.set(error.message, (statuses.get(error.message) ?? 0) + 1));
+        inFlight.add(request);
+        void request.finally(() => inFlight.delete(request));
+        await sleep(10); // ~100 requests/s
+      }
+    })();
+
+    await sleep(1_000);
+    const migrated = await migrateCommand({ DATABASE_URL: url }, newDir);
+    expect(migrated.out[0]).toBe('migrate: applied 002_contact_messages_source.sql');
+    await sleep(1_000); // the old back-end alone, on the expanded schema
+    const next = await start(newDir);
+    serving = [old, next];
+    await sleep(1_000);
+    // The old one leaves the rotation, finishes what it has, and stops.
+    serving = [next];
+    await sleep(200);
+    await old.app.close();
+    await sleep(1_000);
+    stop = true;
+    await load;
+    await Promise.all(inFlight);
+    await next.app.close();
+
+    console.log(`[rolling migration] ${sent} POSTs: ${JSON.stringify(Object.fromEntries(statuses))}`);
+    expect(Object.fromEntries(statuses)).toEqual({ 201: sent });
+    expect(sent).toBeGreaterThan(200);
+    const stored = await query<{ key: string; id: string }>(
+      url,
+      'SELECT idempotency_key AS key, id FROM contact_messages',
+    );
+    expect(new Map(stored.map((row) => [row.key, row.id]))).toEqual(acknowledged);
+  }, 60_000);
+});
