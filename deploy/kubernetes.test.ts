@@ -523,6 +523,41 @@ describeRendered('overlays', () => {
     expect(ignored.status, 'git ignores the secrets').toBe(0);
   });
 
+  it('dev: a nightly pg_dump CronJob, restricted like the pods, reaching only the database', () => {
+    const objects = rendered.dev;
+    const cron = named(objects, 'CronJob', 'db-backup')!;
+    expect(cron.spec.schedule).toMatch(/^(\S+\s+){4}\S+$/);
+    expect(cron.spec).toMatchObject({ concurrencyPolicy: 'Forbid', timeZone: 'Etc/UTC' });
+    const pod = cron.spec.jobTemplate.spec.template;
+    const spec = pod.spec;
+    expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(spec.automountServiceAccountToken).toBe(false);
+    const [c] = spec.containers;
+    expect(c.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'memory']);
+    const script = c.command.join(' ');
+    expect(script).toMatch(/pg_dump --format=custom/);
+    expect(script).toMatch(/PGPASSWORD="\$\(cat \/run\/secrets\/database\/postgres-password\)"/);
+    const backups = spec.volumes.find((v: Any) => v.name === 'backups');
+    expect(named(objects, 'PersistentVolumeClaim', backups.persistentVolumeClaim.claimName)).toBeDefined();
+    const secretName = spec.volumes.find((v: Any) => v.name === 'database').secret.secretName;
+    expect(Object.keys(named(objects, 'Secret', secretName)!.data)).toContain('postgres-password');
+    // As an enforcing CNI would see it: the job reaches the database, and nothing else reaches or is reached.
+    const policies = ofKind(objects, 'NetworkPolicy');
+    const namespaces = ofKind(objects, 'Namespace');
+    const peer = (w: K8sObject) => podPeer(w, namespaces);
+    const job = peer({ ...cron, kind: 'Deployment', spec: { template: pod } });
+    const db = peer(named(objects, 'StatefulSet', 'db')!);
+    const backEnd = peer(named(objects, 'Deployment', 'back-end')!);
+    expect(connectionAllowed(policies, job, db, 5432)).toBe(true);
+    expect(connectionAllowed(policies, job, backEnd, 5252)).toBe(false);
+    expect(connectionAllowed(policies, backEnd, job, 5432)).toBe(false);
+  });
+
   it('dev: one PostgreSQL pod on a volume, marked as not highly available', () => {
     const db = named(rendered.dev, 'StatefulSet', 'db')!;
     expect(db.spec.replicas).toBe(1);

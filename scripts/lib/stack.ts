@@ -176,7 +176,8 @@ export class Stack {
     return `http://127.0.0.1:${this.proxyPort}`;
   }
 
-  private get env(): NodeJS.ProcessEnv {
+  /** What Compose sees besides the files: a command run against this stack needs it too. */
+  get env(): NodeJS.ProcessEnv {
     return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: this.options.tag ?? 'e2e' };
   }
 
