@@ -3,19 +3,16 @@
  * older than it needs, and an old back-end keeps serving while a new migration is applied and the new
  * back-end rolls in (an expand change: old and new code both work on the new schema).
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
 import { MIGRATIONS_DIR } from '../stores/migrate.js';
-import { postgresSkipReason, usePostgres } from '../testing/postgres.js';
+import { postgresSkipReason, query, usePostgres } from '../testing/postgres.js';
+import { startServer } from '../testing/server.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { main } from './migrate.js';
 
@@ -31,16 +28,6 @@ async function migrateCommand(env: NodeJS.ProcessEnv, dir?: string) {
     { waitMs: 2_000, ...(dir ? { dir } : {}) },
   );
   return { code, out, err };
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 /** The shipped migrations, plus `extra` files: the next release's folder. */
@@ -100,17 +87,7 @@ describe.skipIf(postgresSkipReason !== '')('the migrate command', () => {
 describe.skipIf(postgresSkipReason !== '')('the server and the schema', () => {
   it('refuses to start on a schema older than it needs, in one line naming the migrate command', async () => {
     const url = await server().createDatabase('too_old');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('../server.ts', import.meta.url))],
-      {
-        env: { ...process.env, HOST: '127.0.0.1', DATABASE_URL: url, DATABASE_URL_FILE: '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await startServer({ DATABASE_URL: url });
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([
       expect.stringMatching(

@@ -2,12 +2,10 @@
  * A database volume initialised with another password (new secrets, an old volume): the server and the
  * migrate command stop with a line that says so, naming what to do, never the bare authentication error.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main as migrateCommand } from '../cli/migrate.js';
 import { postgresSkipReason, TestPostgres } from '../testing/postgres.js';
+import { startServer } from '../testing/server.js';
 
 describe.skipIf(postgresSkipReason !== '')('a database that was created with another password', () => {
   let server: TestPostgres;
@@ -22,17 +20,7 @@ describe.skipIf(postgresSkipReason !== '')('a database that was created with ano
     /the database refused the password in the database URL \(28P01 .*\)\. PostgreSQL's data volume keeps the password it was first created with: new secrets never reach an existing volume\. Put that password back in the secret, or change it in the database \("Rotate the database password" in docs\/stores\.md\)$/;
 
   it('stops the back-end at start-up with one line that says so, without the password', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('../server.ts', import.meta.url))],
-      {
-        env: { ...process.env, HOST: '127.0.0.1', DATABASE_URL: wrongUrl, DATABASE_URL_FILE: '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await startServer({ DATABASE_URL: wrongUrl });
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([
       expect.stringMatching(/^could not start: PostgreSQL at \S+ cannot be used: /),

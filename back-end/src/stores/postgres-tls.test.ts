@@ -2,34 +2,18 @@
  * TLS to PostgreSQL against a real server that has its own CA, as managed databases do: verify-full with the
  * CA file connects; without it, or for another host name, start-up stops with one line naming the setting.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aMessage } from '../testing/messages.js';
 import { postgresSkipReason, TestPostgres } from '../testing/postgres.js';
+import { startServer } from '../testing/server.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { makeTestCa, type TestCa } from '../testing/tls.js';
 import { openPostgresStore } from './postgres.js';
 
 const tempDir = useTempDir('postgres-tls', { perFile: true });
-
-/** Starts the real back-end with `url`; answers its exit code and output (it is stopped if it starts). */
-async function startBackEnd(url: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../server.ts', import.meta.url))], {
-    env: { ...process.env, HOST: '127.0.0.1', DATABASE_URL: url, DATABASE_URL_FILE: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill(), 20_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stderr };
-}
 
 describe.skipIf(postgresSkipReason !== '')('TLS to PostgreSQL with a private CA', () => {
   let server: TestPostgres;
@@ -67,7 +51,7 @@ describe.skipIf(postgresSkipReason !== '')('TLS to PostgreSQL with a private CA'
   });
 
   it('stops start-up without the CA, in one line that names sslrootcert and not the password', async () => {
-    const { code, stderr } = await startBackEnd(url('localhost', 'sslmode=verify-full'));
+    const { code, stderr } = await startServer({ DATABASE_URL: url('localhost', 'sslmode=verify-full') });
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([
       expect.stringMatching(

@@ -3,9 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { postgresSkipReason, usePostgres } from '../testing/postgres.js';
+import { postgresSkipReason, query, usePostgres } from '../testing/postgres.js';
 import { useTempDir } from '../testing/temp-dir.js';
 import { loadMigrations, MIGRATIONS_DIR } from './migrate.js';
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
@@ -14,16 +13,6 @@ import { aMessage } from '../testing/messages.js';
 
 const tempDir = useTempDir('postgres-store');
 const server = usePostgres();
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 const opened: ContactStore[] = [];
 const warnings: string[] = [];

@@ -203,6 +203,17 @@ export class TestPostgres {
   }
 }
 
+/** Runs one statement on its own connection; answers its rows. */
+export async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * One server for the whole test file, started before its tests and removed after them.
  * Returns a function giving the server; call it inside tests or hooks only.
