@@ -169,7 +169,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     });
     const logs = await run('docker', ['logs', migrate!]);
     expect(logs.stdout).toContain('migrate: applied 001_contact_messages.sql');
-    const again = await stack.exec(['run', '--rm', '--no-deps', 'migrate'], 60_000);
+    const again = await stack.exec(['run', '--rm', '--no-deps', '-T', 'migrate'], 60_000);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/is at schema version 1, nothing to do/);
   });

@@ -164,6 +164,17 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
     expect(hello).toContain('Hello, World!');
   }, 300_000);
 
+  it('ran the migrations as a job of the stack, so the back-end stores a message in PostgreSQL', async () => {
+    const states = await docker(['service', 'ps', '--format', '{{.CurrentState}}', `${NAME}_migrate`]);
+    expect(states.split('\n')).toContainEqual(expect.stringMatching(/^Complete/));
+    const response = await fetch(`${base}/api/contact`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Swarm', email: 'swarm@example.com', message: 'Stored in PostgreSQL.' }),
+    });
+    expect(response.status).toBe(201);
+  });
+
   it('scales the back-end from 1 to 3 replicas, with an even spread', async () => {
     await docker(['service', 'scale', '--detach', `${NAME}_back-end=1`]);
     await waitFor('one back-end', async () => (Object.keys(await spread(1)).length === 1 ? true : undefined), 120_000);

@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<void> {
         ]),
         { stdin: file },
       );
-      if (config.services.migrate) await compose(global, ['run', '--rm', '--no-deps', 'migrate']);
+      if (config.services.migrate) await compose(global, ['run', '--rm', '--no-deps', '-T', 'migrate']);
       await compose(global, ['start', 'back-end']).catch(() => compose(global, ['up', '--detach', '--wait']));
     } else {
       await compose(global, ['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'restore'], {

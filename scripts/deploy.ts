@@ -465,7 +465,7 @@ async function deploy(argv: string[]): Promise<void> {
       if (step.service === 'back-end' && (await compose.has('migrate'))) {
         // The new image's tag is in place: its migrations run to completion before any new back-end starts.
         say('back-end: applying migrations …');
-        await compose.execLoud(['run', '--rm', '--no-deps', 'migrate']).catch(() => {
+        await compose.execLoud(['run', '--rm', '--no-deps', '-T', 'migrate']).catch(() => {
           throw new DeployError('back-end: the migrations failed (see above); the old version keeps serving');
         });
       }
