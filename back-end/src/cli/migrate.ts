@@ -55,14 +55,14 @@ export async function main(
       io.out(`migrate: ${where} is at schema version ${latest}${applied.length === 0 ? ', nothing to do' : ''}`);
       return 0;
     } catch (error) {
-      const reason = connectionProblem(error, url) ?? (error as Error).message;
+      const problem = connectionProblem(error, url);
       // A server still starting (the Compose db, a pod) is waited for; anything else is reported at once.
       const cause = error instanceof MigrationFailedError ? error.cause : error;
-      if (isTransient(cause) && !connectionProblem(error, url) && Date.now() < deadline) {
+      if (isTransient(cause) && !problem && Date.now() < deadline) {
         await sleep(1_000);
         continue;
       }
-      io.err(`migrate: PostgreSQL at ${where} cannot be migrated: ${reason}`);
+      io.err(`migrate: PostgreSQL at ${where} cannot be migrated: ${problem ?? (error as Error).message}`);
       return 1;
     }
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { redactDatabaseUrl, connectionProblem } from './database-url.js';
+import { connectionProblem, redactDatabaseUrl } from './database-url.js';
 import { checkSchema, migrate, SchemaTooOldError } from './migrate.js';
 import { StoreUnavailableError, type AppendResult, type ContactMessage, type ContactStore } from './types.js';
 
@@ -115,13 +115,13 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   try {
     await ensureMigrated();
   } catch (error) {
-    // A certificate refused or a schema too old at start-up is a setting or a step to fix, not a server
-    // that is away: stop and say which.
-    const tls = connectionProblem(error, url);
+    // A certificate refused, a password the volume does not know or a schema too old at start-up is a
+    // setting or a step to fix, not a server that is away: stop and say which.
+    const problem = connectionProblem(error, url);
     const tooOld = error instanceof StoreUnavailableError && error.cause instanceof SchemaTooOldError;
-    if (tls || tooOld || !isTransient(error)) {
+    if (problem || tooOld || !isTransient(error)) {
       await pool.end();
-      throw new Error(`PostgreSQL at ${where} cannot be used: ${tls ?? reasonOf(error)}`, { cause: error });
+      throw new Error(`PostgreSQL at ${where} cannot be used: ${problem ?? reasonOf(error)}`, { cause: error });
     }
     warn(`PostgreSQL at ${where} is not reachable yet (${reasonOf(error)}); POST /api/contact answers 503 until it is`);
   }
