@@ -20,6 +20,7 @@ const app = await buildApp({
   buildInfo: config.buildInfo,
   logger: { level: config.logLevel, stream: logStream },
   store: config.store,
+  trustedProxies: config.trustedProxies,
 }).catch((error: unknown) => {
   // A database that refuses us (wrong password, no such database) or a failing migration: one line, then out.
   process.stderr.write(`could not start: ${(error as Error).message}\n`);
