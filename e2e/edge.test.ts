@@ -4,10 +4,13 @@
  * the proxy's forwarded headers, and stub_status kept on loopback where the exporter is a sidecar.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, run } from '../scripts/lib/stack.js';
+import { Stack, freePort, replicaId, run } from '../scripts/lib/stack.js';
 
 const skipReason = inject('stackSkipReason');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `docker run` of an image as Compose runs it: a read-only root, /tmp a tmpfs, no capabilities. */
+const dockerRun = (args: string[]) =>
+  run('docker', ['run', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', ...args]);
 
 describe.skipIf(skipReason !== '').sequential('the edge', () => {
   let stack: Stack;
@@ -62,17 +65,7 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
   describe('nginx workers follow the CPU quota', () => {
     /** Starts an image as Compose does, waits for its workers, and reports their number and its memory. */
     const workersOf = async (image: string, cpus: string | undefined): Promise<number> => {
-      const started = await run('docker', [
-        'run',
-        '--detach',
-        '--read-only',
-        '--tmpfs',
-        '/tmp',
-        '--cap-drop',
-        'ALL',
-        ...(cpus ? ['--cpus', cpus] : []),
-        image,
-      ]);
+      const started = await dockerRun(['--detach', ...(cpus ? ['--cpus', cpus] : []), image]);
       expect(started.code, started.stderr).toBe(0);
       const id = started.stdout.trim();
       try {
@@ -102,60 +95,37 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
     });
 
     it('an explicit NGINX_WORKER_PROCESSES wins over the quota, and a bad one stops the start', async () => {
-      const id = (
-        await run('docker', [
-          'run',
-          '--rm',
-          '--read-only',
-          '--tmpfs',
-          '/tmp',
-          '--cpus',
-          '1',
-          '-e',
-          'NGINX_WORKER_PROCESSES=3',
-          'softy-pinko-proxy:e2e',
+      const explicit = await dockerRun(
+        ['--rm', '--cpus', '1', '-e', 'NGINX_WORKER_PROCESSES=3', 'softy-pinko-proxy:e2e'].concat([
           'sh',
           '-c',
           'grep ^worker_processes /tmp/nginx/nginx.conf',
-        ])
-      ).stdout.trim();
-      expect(id).toBe('worker_processes 3;');
-      const bad = await run('docker', [
-        'run',
-        '--rm',
-        '--read-only',
-        '--tmpfs',
-        '/tmp',
-        '-e',
-        'NGINX_WORKER_PROCESSES=lots',
-        'softy-pinko-proxy:e2e',
-      ]);
+        ]),
+      );
+      expect(explicit.stdout.trim()).toBe('worker_processes 3;');
+      const bad = await dockerRun(['--rm', '-e', 'NGINX_WORKER_PROCESSES=lots', 'softy-pinko-proxy:e2e']);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toMatch(/NGINX_WORKER_PROCESSES/);
     });
   });
 
   describe('behind a TLS-terminating proxy', () => {
-    it('from a trusted address, X-Forwarded-Proto: https yields HSTS, and the back-end sees https', async () => {
-      const answer = await curl(proxy, 'http://127.0.0.1/api/hello', [
+    // From a trusted address the header is believed: HSTS, and the back-end sees https. From anyone else it is
+    // ignored: no HSTS, and the back-end sees http.
+    it.each([
+      { from: 'a trusted address', container: () => proxy, url: 'http://127.0.0.1/api/hello', scheme: 'https' },
+      { from: 'an untrusted address', container: () => frontEnd, url: 'http://proxy/api/hello', scheme: 'http' },
+    ])('from $from, X-Forwarded-Proto: https makes the visitor $scheme', async ({ container, url, scheme }) => {
+      const requestId = `edge-xfp-${scheme}`;
+      const answer = await curl(container(), url, [
         'Host: localhost',
         'X-Forwarded-Proto: https',
-        'X-Request-ID: edge-trusted-https',
+        `X-Request-ID: ${requestId}`,
       ]);
       expect(answer.headers).toMatch(/^http\/1\.1 200/);
-      expect(answer.headers).toContain('strict-transport-security: max-age=63072000; includesubdomains');
-      expect((await backEndLine('edge-trusted-https')).protocol).toBe('https');
-    });
-
-    it('from an untrusted address, the header is ignored: no HSTS, and the back-end sees http', async () => {
-      const answer = await curl(frontEnd, 'http://proxy/api/hello', [
-        'Host: localhost',
-        'X-Forwarded-Proto: https',
-        'X-Request-ID: edge-untrusted-https',
-      ]);
-      expect(answer.headers).toMatch(/^http\/1\.1 200/);
-      expect(answer.headers).not.toContain('strict-transport-security');
-      expect((await backEndLine('edge-untrusted-https')).protocol).toBe('http');
+      const hsts = /^strict-transport-security: (.*)\r?$/m.exec(answer.headers)?.[1];
+      expect(hsts).toBe(scheme === 'https' ? 'max-age=63072000; includesubdomains' : undefined);
+      expect((await backEndLine(requestId)).protocol).toBe(scheme);
     });
 
     it('plain HTTP from anyone gets no HSTS', async () => {
@@ -185,6 +155,19 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
     });
   });
 
+  it('names each replica by an opaque id, never by its container name', async () => {
+    for (const [path, container] of [
+      ['/', frontEnd],
+      ['/api/hello', backEnd],
+    ] as const) {
+      const answer = await curl(proxy, `http://127.0.0.1${path}`, ['Host: localhost']);
+      const hostname = await stack.inspect<string>(container, '.Config.Hostname');
+      const servedBy = /^x-served-by: (\S+)/m.exec(answer.headers)?.[1];
+      expect(servedBy, path).toBe(replicaId(hostname));
+      expect(answer.headers, path).not.toContain(hostname);
+    }
+  });
+
   describe('stub_status', () => {
     it('answers on the network by default, for a separate exporter container', async () => {
       expect((await curl(frontEnd, 'http://proxy:8080/stub_status')).headers).toMatch(/^http\/1\.1 200/);
@@ -192,20 +175,13 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
 
     it('with STUB_STATUS_LISTEN=127.0.0.1:8080 (a sidecar exporter), only the container itself reaches it', async () => {
       const internal = `${stack.project}_internal`;
-      const started = await run('docker', [
-        'run',
-        '--detach',
-        '--read-only',
-        '--tmpfs',
-        '/tmp',
-        '--network',
-        internal,
-        '--network-alias',
-        'sidecar-proxy',
-        '-e',
-        'STUB_STATUS_LISTEN=127.0.0.1:8080',
-        'softy-pinko-proxy:e2e',
-      ]);
+      const started = await dockerRun(
+        ['--detach', '--network', internal, '--network-alias', 'sidecar-proxy'].concat([
+          '-e',
+          'STUB_STATUS_LISTEN=127.0.0.1:8080',
+          'softy-pinko-proxy:e2e',
+        ]),
+      );
       expect(started.code, started.stderr).toBe(0);
       const id = started.stdout.trim();
       try {

@@ -706,22 +706,23 @@ build_unless_present() {
   fi
 }
 
-have_revision="$(docker image inspect -f "{{ index .Config.Labels \"$NGINX_REVISION_LABEL\" }}" "$NGINX_TAG" 2>/dev/null || true)"
-if [[ "$FORCE" == 0 ]] && image_exists "$NGINX_TAG" && [[ "$have_revision" != "$NGINX_REVISION" ]]; then
-  log "$NGINX_TAG exists but is an older look-alike (no /docker-entrypoint.sh) — rebuilding"
-  rebuild "$NGINX_TAG" build_nginx
-else
-  build_unless_present "$NGINX_TAG" build_nginx
-fi
+# Like build_unless_present, but an existing TAG whose LABEL is not WANTED (built from another recipe) is
+# rebuilt with BUILD_FUNCTION; WHY says how it differs.
+rebuild_unless_label() {
+  local tag="$1" label="$2" wanted="$3" build="$4" why="$5" have
+  have="$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)"
+  if [[ "$FORCE" == 0 ]] && image_exists "$tag" && [[ "$have" != "$wanted" ]]; then
+    log "$tag exists but $why — rebuilding"
+    rebuild "$tag" "$build"
+  else
+    build_unless_present "$tag" "$build"
+  fi
+}
 
+rebuild_unless_label "$NGINX_TAG" "$NGINX_REVISION_LABEL" "$NGINX_REVISION" build_nginx \
+  'is an older look-alike (no /docker-entrypoint.sh)'
 # The CA bundle is baked in, so a different --ca-bundle means a rebuild.
-have_ca="$(docker image inspect -f "{{ index .Config.Labels \"$CA_LABEL\" }}" "$NODE_TAG" 2>/dev/null || true)"
-if [[ "$FORCE" == 0 ]] && image_exists "$NODE_TAG" && [[ "$have_ca" != "$CA_SHA256" ]]; then
-  log "$NODE_TAG exists but was built with a different CA bundle — rebuilding"
-  rebuild "$NODE_TAG" build_node
-else
-  build_unless_present "$NODE_TAG" build_node
-fi
+rebuild_unless_label "$NODE_TAG" "$CA_LABEL" "$CA_SHA256" build_node 'was built with a different CA bundle'
 
 build_unless_present "$PROMETHEUS_TAG" build_prometheus
 build_unless_present "$NGINX_EXPORTER_TAG" build_nginx_exporter
