@@ -69,15 +69,15 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
       expect(started.code, started.stderr).toBe(0);
       const id = started.stdout.trim();
       try {
-        let workers = 0;
-        for (let i = 0; i < 50 && workers === 0; i++) {
-          const top = await run('docker', ['top', id, '-o', 'pid,args']);
-          workers = top.stdout.split('\n').filter((l) => l.includes('nginx: worker process')).length;
-          if (workers === 0) await sleep(200);
-        }
+        // nginx names its processes: count the workers from inside, with the container's own tools.
+        const count = async () => {
+          const script = "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\000' '\\n' | grep -c '^nginx: worker process'";
+          return Number((await run('docker', ['exec', id, 'sh', '-c', script])).stdout.trim()) || 0;
+        };
+        for (let i = 0; i < 50 && (await count()) === 0; i++) await sleep(200);
+        // Workers start together; a moment more makes sure none is still on its way.
         await sleep(500);
-        const top = await run('docker', ['top', id, '-o', 'pid,args']);
-        workers = top.stdout.split('\n').filter((l) => l.includes('nginx: worker process')).length;
+        const workers = await count();
         const memory = await run('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', id]);
         console.log(`[edge] ${image} --cpus ${cpus ?? '(none)'}: ${workers} workers, memory ${memory.stdout.trim()}`);
         return workers;
