@@ -285,8 +285,9 @@ const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
 };
 
 /**
- * Waits until the proxy has sent a request to each of `hostnames` (by the X-Served-By id each derives from its name), asking from inside the
- * proxy container: it is the proxy's own view, with its DNS answers, whatever port or TLS it is published with.
+ * Waits until the proxy has sent a request to each of `hostnames` (known by the X-Served-By id each derives from
+ * its name), asking from inside the proxy container: it is the proxy's own view, with its DNS answers, whatever
+ * port or TLS it is published with.
  * A few requests a second, so the API's rate limit for that address is never reached.
  */
 async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, hostnames: string[]): Promise<void> {
