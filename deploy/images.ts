@@ -24,16 +24,28 @@ export const ourImages = ['front-end', 'back-end', 'proxy'] as const;
 /** Images we do not build: the user their own Dockerfiles declare and what their probes may ask, with the source. */
 export const upstreamImages: Record<
   string,
-  { uid: number; gid: number; source: string; probe: { exec: string } | { path: string; port: number } }
+  {
+    uid: number;
+    gid: number;
+    source: string;
+    probe: { exec: string } | { path: string; port: number };
+    /** A sidecar: its health is its own, never the pod's readiness. */
+    sidecar?: boolean;
+    /** How long its start may take before it answers (initdb, crash recovery), in seconds. */
+    startSeconds: number;
+  }
 > = {
   // docker-library/postgres Dockerfile: `groupadd -r postgres --gid=999; useradd -r -g postgres --uid=999`.
-  postgres: { uid: 999, gid: 999, source: 'docker-library/postgres', probe: { exec: 'pg_isready' } },
+  // initdb on an empty volume, or crash recovery after a kill, takes minutes on a slow disk.
+  postgres: { uid: 999, gid: 999, source: 'docker-library/postgres', probe: { exec: 'pg_isready' }, startSeconds: 120 },
   // nginx/nginx-prometheus-exporter Dockerfile: `USER 1001:1001`; it serves /metrics on 9113.
   'nginx-prometheus-exporter': {
     uid: 1001,
     gid: 1001,
     source: 'nginx/nginx-prometheus-exporter',
     probe: { path: '/metrics', port: 9113 },
+    sidecar: true,
+    startSeconds: 5,
   },
 };
 
@@ -128,4 +140,24 @@ export function backEndDrainSeconds(): number {
   if (!match)
     throw new Error("back-end/src/server.ts: cannot find how long the server drains (close-with-grace's delay)");
   return Number(match[1]!.replace(/_/g, '')) / 1000;
+}
+
+/** The longest the proxy waits on an upstream's answer (proxy_read_timeout), in seconds: a stop must allow it. */
+export function proxyReadTimeoutSeconds(): number {
+  const files = ['proxy/proxy.conf', ...listed('proxy/snippets'), ...listed('proxy/templates')];
+  const found = files
+    .flatMap((file) => [...read(file).matchAll(/proxy_read_timeout\s+(\d+)s?;/g)])
+    .map((m) => Number(m[1]));
+  if (found.length === 0) throw new Error("no proxy_read_timeout in the proxy's configuration");
+  return Math.max(...found);
+}
+
+/**
+ * How long an image may take from start to its first healthy answer, in seconds: its HEALTHCHECK's start
+ * period (the back-end no longer migrates at start-up; the migrate step runs before it).
+ */
+export function startSeconds(service: (typeof ourImages)[number]): number {
+  const period = /--start-period=(\d+)s/.exec(finalStage(read(`${service}/Dockerfile`)).join('\n'))?.[1];
+  if (!period) throw new Error(`${service}/Dockerfile: no HEALTHCHECK --start-period`);
+  return Number(period);
 }

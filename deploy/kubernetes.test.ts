@@ -13,19 +13,24 @@ import {
   backEndRoutes,
   imageFacts,
   ourImages,
+  proxyReadTimeoutSeconds,
   resolverValidSeconds,
+  startSeconds,
   upstreamImages,
 } from './images.js';
 import {
+  exampleTrustedProxies,
   findKubectl,
   overlays,
   render,
+  renderAsIs,
   repoRoot,
   schemaErrors,
   unknownFieldChecker,
   type K8sObject,
   type Overlay,
 } from './manifests.js';
+import { alertsFile, prometheusRule, prometheusRuleFile } from './prometheus-rule.js';
 import { clusterDns, connectionAllowed, podPeer, selects, workloads, type ContainerPort, type Peer } from './policy.js';
 
 const kubectl = await findKubectl();
@@ -38,7 +43,11 @@ if (!kubectl) {
 const rendered = Object.fromEntries(
   await Promise.all(overlays.map(async (o) => [o, kubectl ? await render(kubectl, `overlays/${o}`) : []] as const)),
 ) as Record<Overlay, K8sObject[]>;
-const everything = Object.values(rendered).flat();
+/** Custom resources no model package describes: each has a test of its own below. */
+const withoutModel = (o: K8sObject): boolean => o.apiVersion.startsWith('networking.gke.io/');
+const everything = Object.values(rendered)
+  .flat()
+  .filter((o) => !withoutModel(o));
 const checkUnknownFields = kubectl ? unknownFieldChecker(everything) : () => [];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered YAML
@@ -91,15 +100,16 @@ describeRendered('kubectl kustomize', () => {
 describeRendered('schemas', () => {
   it.each(overlays)('%s: every object is valid for the Kubernetes 1.33 and Gateway API schemas', (overlay) => {
     const invalid = rendered[overlay]
+      .filter((o) => !withoutModel(o))
       .map((o) => [`${o.kind}/${o.metadata.name}`, schemaErrors(o)])
       .filter(([, e]) => e);
     expect(invalid).toEqual([]);
   });
 
   it.each(overlays)('%s: no object has a field its kind does not declare', (overlay) => {
-    const unknown = rendered[overlay].flatMap((o) =>
-      checkUnknownFields(o).map((f) => `${o.kind}/${o.metadata.name}: ${f}`),
-    );
+    const unknown = rendered[overlay]
+      .filter((o) => !withoutModel(o))
+      .flatMap((o) => checkUnknownFields(o).map((f) => `${o.kind}/${o.metadata.name}: ${f}`));
     expect(unknown).toEqual([]);
   });
 
@@ -137,9 +147,12 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     expect(elsewhere.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
   });
 
-  it('every object and pod carries the app.kubernetes.io labels', () => {
+  it('every object and pod carries the recommended app.kubernetes.io labels, instance included', () => {
+    const instance = `softy-pinko-${overlay}`;
     for (const o of objects) {
       expect(o.metadata.labels?.['app.kubernetes.io/part-of'], `${o.kind}/${o.metadata.name}`).toBe('softy-pinko');
+      expect(o.metadata.labels?.['app.kubernetes.io/instance'], `${o.kind}/${o.metadata.name}`).toBe(instance);
+      expect(o.metadata.labels?.['app.kubernetes.io/managed-by'], `${o.kind}/${o.metadata.name}`).toBe('kustomize');
       // Objects of the whole namespace (the namespace, its policies, a shared Secret) belong to no one component.
       if (!['Namespace', 'Secret', 'NetworkPolicy'].includes(o.kind)) {
         expect(o.metadata.labels?.['app.kubernetes.io/name'], `${o.kind}/${o.metadata.name}`).toBeTruthy();
@@ -148,8 +161,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     for (const w of pods) {
       expect(w.spec.template.metadata.labels).toMatchObject({
         'app.kubernetes.io/name': w.metadata.name,
+        'app.kubernetes.io/instance': instance,
         'app.kubernetes.io/part-of': 'softy-pinko',
+        'app.kubernetes.io/managed-by': 'kustomize',
       });
+      expect(w.spec.template.metadata.labels['app.kubernetes.io/component'], w.metadata.name).toBeTruthy();
+      // Never in a selector: a selector cannot change, and the labels above may.
+      expect(Object.keys(w.spec.selector.matchLabels ?? {}), w.metadata.name).toEqual(['app.kubernetes.io/name']);
     }
   });
 
@@ -212,6 +230,11 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     for (const w of pods) {
       const pod = podSpec(w);
       for (const c of containersOf(w)) {
+        // A sidecar writes nothing, and never shares the main container's /tmp.
+        if (upstreamImages[imageName(c.image)]?.sidecar) {
+          expect(c.volumeMounts ?? [], `${w.metadata.name}/${c.name}`).toEqual([]);
+          continue;
+        }
         const tmp = (c.volumeMounts ?? []).find((m: Any) => m.mountPath === '/tmp');
         expect(tmp, `${w.metadata.name}/${c.name}`).toBeDefined();
         const volume = (pod.volumes ?? []).find((v: Any) => v.name === tmp.name);
@@ -220,15 +243,30 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     }
   });
 
-  it('every container has CPU and memory requests and limits', () => {
+  it('every container has CPU, memory and ephemeral-storage requests and limits; the last holds its emptyDirs', () => {
+    const mebibytes = (size: string): number => {
+      const match = /^(\d+)(Mi|Gi)$/.exec(size);
+      if (!match) throw new Error(`not a size in Mi or Gi: ${size}`);
+      return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+    };
     for (const w of pods) {
+      const volumes = podSpec(w).volumes ?? [];
       for (const c of containersOf(w)) {
+        const where = `${w.metadata.name}/${c.name}`;
         for (const kind of ['requests', 'limits']) {
-          expect(Object.keys(c.resources?.[kind] ?? {}).sort(), `${w.metadata.name}/${c.name} ${kind}`).toEqual([
+          expect(Object.keys(c.resources?.[kind] ?? {}).sort(), `${where} ${kind}`).toEqual([
             'cpu',
+            'ephemeral-storage',
             'memory',
           ]);
         }
+        const emptyDirs = (c.volumeMounts ?? [])
+          .map((m: Any) => volumes.find((v: Any) => v.name === m.name)?.emptyDir?.sizeLimit)
+          .filter(Boolean)
+          .map(mebibytes)
+          .reduce((a: number, b: number) => a + b, 0);
+        // Logs count too: the limit must leave room beyond the emptyDirs.
+        expect(mebibytes(c.resources.limits['ephemeral-storage']), where).toBeGreaterThan(emptyDirs);
       }
     }
   });
@@ -248,8 +286,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
         const where = `${w.metadata.name}/${c.name}`;
         const ports: ContainerPort[] = c.ports ?? [];
         const image = imageName(c.image);
-        expect(c.readinessProbe, where).toBeDefined();
         expect(c.livenessProbe, where).toBeDefined();
+        // A sidecar's failure must not take the pod out of its Service: it has no readiness probe.
+        if (upstreamImages[image]?.sidecar) {
+          expect(c.readinessProbe, `${where}: a sidecar must not gate readiness`).toBeUndefined();
+        } else {
+          expect(c.readinessProbe, where).toBeDefined();
+        }
         if (!isOurs(image)) {
           const probe = upstreamImages[image]!.probe;
           if ('exec' in probe) {
@@ -257,7 +300,7 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
             expect(c.readinessProbe.exec.command[0], where).toBe(probe.exec);
             expect(resolvePort(ports, c.livenessProbe.tcpSocket.port), where).toBe(5432);
           } else {
-            for (const kind of ['readinessProbe', 'livenessProbe']) {
+            for (const kind of ['readinessProbe', 'livenessProbe'].filter((k) => c[k])) {
               const { path, port } = c[kind].httpGet;
               expect({ path, port: resolvePort(ports, port) }, `${where} ${kind}`).toEqual(probe);
             }
@@ -288,14 +331,15 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     expect(liveRoute).not.toMatch(/contactStore|\.store\b|database|pool|\.query\(|\bsql\b/i);
   });
 
-  it("the preStop pause outlasts the proxy's resolver validity, and the grace period covers pause and drain", () => {
+  it("the preStop pause outlasts the proxy's resolver validity; the grace period covers pause and drain", () => {
     const valid = resolverValidSeconds();
     for (const name of ['front-end', 'back-end', 'proxy']) {
       const w = named(objects, 'Deployment', name)!;
       const c = podSpec(w).containers[0];
       const pause = c.lifecycle?.preStop?.sleep?.seconds;
       expect(pause, name).toBeGreaterThan(valid);
-      const drain = name === 'back-end' ? backEndDrainSeconds() : 1;
+      // The proxy's longest request in flight waits proxy_read_timeout for its upstream.
+      const drain = { 'back-end': backEndDrainSeconds(), proxy: proxyReadTimeoutSeconds(), 'front-end': 1 }[name]!;
       expect(podSpec(w).terminationGracePeriodSeconds, name).toBeGreaterThanOrEqual(pause + drain);
     }
   });
@@ -308,7 +352,7 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
       expect(
         targets.map((w) => w.metadata.name),
         `Service/${service.metadata.name}`,
-      ).toEqual([service.metadata.name]);
+      ).toEqual([service.metadata.labels?.['app.kubernetes.io/name']]);
       const ports: ContainerPort[] = podSpec(targets[0]!).containers.flatMap((c: Any) => c.ports ?? []);
       for (const p of service.spec.ports) {
         expect(resolvePort(ports, p.targetPort ?? p.port), `Service/${service.metadata.name}:${p.port}`).toBeDefined();
@@ -319,6 +363,8 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
 
   it('every PodDisruptionBudget and the HPA target something that exists; the HPA owns the replica count', () => {
     for (const pdb of ofKind(objects, 'PodDisruptionBudget')) {
+      // A pod that is not ready protects nothing; without this a drain waits on it forever.
+      expect(pdb.spec.unhealthyPodEvictionPolicy, `PDB/${pdb.metadata.name}`).toBe('AlwaysAllow');
       const targets = pods.filter((w) => selects(pdb.spec.selector, w.spec.template.metadata.labels));
       expect(
         targets.map((w) => w.metadata.name),
@@ -350,11 +396,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     const proxy = podSpec(named(objects, 'Deployment', 'proxy')!).containers[0];
     const env = Object.fromEntries((proxy.env ?? []).map((e: Any) => [e.name, e.value]));
     const conf = readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8');
+    // The cluster domain is one setting, CLUSTER_DOMAIN, which the kubelet expands in the names.
+    expect(env.CLUSTER_DOMAIN).toMatch(/^[a-z0-9.-]+$/);
     for (const [variable, service] of [
       ['FRONT_END_HOST', 'front-end'],
       ['BACK_END_HOST', 'back-end'],
     ] as const) {
-      expect(env[variable]).toBe(`${service}.${ns}.svc.cluster.local`);
+      expect(env[variable]).toBe(`${service}.${ns}.svc.$(CLUSTER_DOMAIN)`);
       // The port the proxy dials after the name is the Service's port.
       const port = Number(new RegExp(`server \\$\\{${variable}\\}:(\\d+)`).exec(conf)?.[1]);
       expect(named(objects, 'Service', service)?.spec.ports.map((p: Any) => p.port)).toContain(port);
@@ -463,8 +511,24 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
       expect(connectionAllowed(policies, pod('back-end'), pod('front-end'), 9000)).toBe(false);
       expect(connectionAllowed(policies, internet, pod('back-end'), 5252)).toBe(false);
       expect(connectionAllowed(policies, internet, pod('front-end'), 9000)).toBe(false);
-      expect(connectionAllowed(policies, internet, pod('proxy'), 80)).toBe(true);
       expect(connectionAllowed(policies, pod('proxy'), pod('back-end'), 22)).toBe(false);
+    });
+
+    it("the proxy's port 80 admits only the Gateway's namespace, by label: no other pod can forge a visitor", () => {
+      const gatewayNamespace = ofKind(objects, 'HTTPRoute')[0]?.spec.parentRefs[0].namespace ?? 'gateway-system';
+      const gateway = (namespace: string): Peer => ({
+        kind: 'pod',
+        name: `gateway in ${namespace}`,
+        namespace,
+        namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
+        labels: { 'app.kubernetes.io/name': 'gateway' },
+        ports: [],
+      });
+      expect(connectionAllowed(policies, gateway(gatewayNamespace), pod('proxy'), 80)).toBe(true);
+      expect(connectionAllowed(policies, gateway('some-other-team'), pod('proxy'), 80)).toBe(false);
+      expect(connectionAllowed(policies, pod('front-end'), pod('proxy'), 80)).toBe(false);
+      expect(connectionAllowed(policies, internet, pod('proxy'), 80)).toBe(false);
+      expect(connectionAllowed(policies, gateway(gatewayNamespace), pod('proxy'), 8080)).toBe(false);
     });
 
     it('only the back-end reaches the database', () => {
@@ -566,5 +630,155 @@ describeRendered('overlays', () => {
     const source = readFileSync(new URL('kubernetes/overlays/dev/postgres.yaml', import.meta.url), 'utf8');
     expect(source.split('\n')[0]).toMatch(/NOT HIGHLY AVAILABLE/);
     expect(named(rendered.dev, 'PodDisruptionBudget', 'db')).toBeUndefined();
+  });
+});
+
+describeRendered.each(overlays)('%s overlay: the edge as a cluster runs it', (overlay) => {
+  const objects = rendered[overlay];
+  const pods = workloads(objects);
+  const proxy = (): Any => podSpec(named(objects, 'Deployment', 'proxy')!);
+  const envOf = (c: Any): Record<string, string> =>
+    Object.fromEntries((c.env ?? []).filter((e: Any) => 'value' in e).map((e: Any) => [e.name, e.value]));
+
+  it('no container can be killed by liveness before its image has had time to start', () => {
+    for (const w of pods) {
+      for (const c of containersOf(w)) {
+        const image = imageName(c.image);
+        const needed = isOurs(image) ? startSeconds(image) : upstreamImages[image]!.startSeconds;
+        const probe = c.startupProbe ?? c.livenessProbe;
+        const window = (probe.initialDelaySeconds ?? 0) + (probe.failureThreshold ?? 3) * (probe.periodSeconds ?? 10);
+        expect(window, `${w.metadata.name}/${c.name}: ${window} s to start, needs ${needed} s`).toBeGreaterThanOrEqual(
+          needed,
+        );
+      }
+    }
+  });
+
+  it("the resolver's IPv6 is a setting of the proxy (RESOLVER_IPV6), not fixed in its configuration", () => {
+    expect(envOf(proxy().containers[0]).RESOLVER_IPV6).toMatch(/^(on|off)$/);
+    const conf = readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8');
+    expect(conf).toMatch(/^resolver \$\{RESOLVER\} valid=\d+s ipv6=\$\{RESOLVER_IPV6\};$/m);
+    expect(readFileSync(`${repoRoot}proxy/entrypoint.sh`, 'utf8')).toMatch(/RESOLVER_IPV6 must be on or off/);
+  });
+
+  it("the exporter sidecar reads stub_status on the pod's loopback, where nginx alone serves it", () => {
+    const containers = proxy().containers;
+    const exporter = containers.find((c: Any) => imageName(c.image) === 'nginx-prometheus-exporter');
+    const listen = envOf(containers[0]).STUB_STATUS_LISTEN;
+    expect(listen).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(exporter.args).toContain(`--nginx.scrape-uri=http://${listen}/stub_status`);
+    expect(readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8')).toMatch(/listen \$\{STUB_STATUS_LISTEN\};/);
+  });
+
+  it('the back-end believes forwarded headers only from the proxy pods, by a Service that lists them all', () => {
+    const backEnd = envOf(podSpec(named(objects, 'Deployment', 'back-end')!).containers[0]);
+    const service = named(objects, 'Service', backEnd.TRUSTED_PROXIES!)!;
+    expect(service, `TRUSTED_PROXIES=${backEnd.TRUSTED_PROXIES} names a Service`).toBeDefined();
+    expect(service.spec.clusterIP).toBe('None');
+    expect(service.spec.publishNotReadyAddresses).toBe(true);
+    const selected = pods.filter((w) =>
+      selects({ matchLabels: service.spec.selector }, w.spec.template.metadata.labels),
+    );
+    expect(selected.map((w) => w.metadata.name)).toEqual(['proxy']);
+  });
+});
+
+describeRendered('production overlay: behind a cloud Gateway', () => {
+  const objects = rendered.production;
+  const proxyService = () => named(objects, 'Service', 'proxy')!;
+
+  it('refuses to render until the operator sets TRUSTED_PROXIES, saying so', async () => {
+    const failure = await renderAsIs(kubectl!, 'overlays/production').then(
+      () => 'rendered',
+      (error: Error & { stderr?: string }) => error.stderr ?? error.message,
+    );
+    expect(failure).toMatch(/TRUSTED_PROXIES must be set/);
+    const env = podSpec(named(objects, 'Deployment', 'proxy')!).containers[0].env;
+    const trusted = env.find((e: Any) => e.name === 'TRUSTED_PROXIES');
+    const map = named(objects, 'ConfigMap', trusted.valueFrom.configMapKeyRef.name)!;
+    expect(map.data[trusted.valueFrom.configMapKeyRef.key]).toBe(exampleTrustedProxies);
+    // No range wide enough to let any pod speak for a visitor.
+    expect(JSON.stringify(objects)).not.toMatch(/10\.0\.0\.0\/8/);
+  });
+
+  it("GKE's HealthCheckPolicy points the load balancer at the proxy Service's /healthz", () => {
+    const policies = ofKind(objects, 'HealthCheckPolicy');
+    expect(policies).toHaveLength(1);
+    const [policy] = policies as [K8sObject];
+    expect(policy.apiVersion).toBe('networking.gke.io/v1');
+    expect(policy.spec.targetRef).toEqual({ group: '', kind: 'Service', name: 'proxy' });
+    const check = policy.spec.default.config;
+    expect(check.type).toBe('HTTP');
+    expect(check.httpHealthCheck.requestPath).toBe(imageFacts('proxy').health.path);
+    expect(proxyService().spec.ports.map((p: Any) => p.port)).toContain(check.httpHealthCheck.port);
+    // What it asks answers whatever the Host; `/` for an unknown Host is still refused.
+    const conf = readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8');
+    const defaultServer = /server \{\s*listen 80 default_server;[\s\S]*?\n\}/.exec(conf)?.[0] ?? '';
+    expect(defaultServer).toContain('include snippets/healthz.conf;');
+    expect(defaultServer).toMatch(/location \/ \{\s*return 444;/);
+    expect(readFileSync(`${repoRoot}proxy/snippets/healthz.conf`, 'utf8')).toContain(
+      `location = ${check.httpHealthCheck.requestPath}`,
+    );
+  });
+
+  it("the Gateway's http listener redirects to HTTPS; only its https listener reaches the proxy", () => {
+    const routes = ofKind(objects, 'HTTPRoute');
+    const toProxy = routes.filter((r) => r.spec.rules.some((rule: Any) => rule.backendRefs));
+    const redirects = routes.filter((r) =>
+      r.spec.rules.every((rule: Any) =>
+        (rule.filters ?? []).some((f: Any) => f.type === 'RequestRedirect' && f.requestRedirect.scheme === 'https'),
+      ),
+    );
+    expect(toProxy.flatMap((r) => r.spec.parentRefs.map((p: Any) => p.sectionName))).toEqual(['https']);
+    expect(redirects).toHaveLength(1);
+    const [redirect] = redirects as [K8sObject];
+    expect(redirect.spec.parentRefs.map((p: Any) => p.sectionName)).toEqual(['http']);
+    expect(redirect.spec.rules.flatMap((rule: Any) => rule.backendRefs ?? [])).toEqual([]);
+    const gateway = ({ name, namespace }: Any) => `${namespace}/${name}`;
+    expect(redirect.spec.parentRefs.map(gateway)).toEqual(toProxy[0]!.spec.parentRefs.map(gateway));
+    expect(redirect.spec.hostnames).toEqual(toProxy[0]!.spec.hostnames);
+  });
+
+  it('the exporter image comes from the same registry as ours, where no public pull limit applies', () => {
+    const exporter = podSpec(named(objects, 'Deployment', 'proxy')!).containers.find(
+      (c: Any) => imageName(c.image) === 'nginx-prometheus-exporter',
+    );
+    expect(exporter.image).toMatch(/^registry\.example\.com\//);
+  });
+
+  it("a PrometheusRule made from monitoring/alerts.yml, the one source, and a PodMonitor for the alerts' jobs", async () => {
+    const alerts = readFileSync(alertsFile, 'utf8');
+    // The committed file is what the generator makes of today's alerts.yml (prettier may lay it out).
+    expect(parse(readFileSync(prometheusRuleFile, 'utf8')), 'run `npm run manifests:rules`').toEqual(
+      parse(prometheusRule(alerts)),
+    );
+    const rule = named(objects, 'PrometheusRule', 'softy-pinko')!;
+    expect(rule.spec.groups).toEqual(parse(alerts).groups);
+    const monitor = named(objects, 'PodMonitor', 'softy-pinko')!;
+    const scraped = workloads(objects).filter((w) => selects(monitor.spec.selector, w.spec.template.metadata.labels));
+    // The job label is the pod's label named by jobLabel: every job an alert asks for is scraped.
+    const jobs = scraped.map((w) => w.spec.template.metadata.labels[monitor.spec.jobLabel]);
+    const asked = [...alerts.matchAll(/job="([^"]+)"/g)].map((m) => m[1]);
+    expect(jobs.sort()).toEqual([...new Set(asked)].sort());
+    for (const w of scraped) {
+      const ports = containersOf(w).flatMap((c) => c.ports ?? []);
+      for (const endpoint of monitor.spec.podMetricsEndpoints)
+        expect(
+          ports.map((p: ContainerPort) => p.name),
+          w.metadata.name,
+        ).toContain(endpoint.port);
+    }
+  });
+});
+
+describe("answers never show a container's or pod's name", () => {
+  it('X-Served-By is an opaque id in both images that send it, never the host name', () => {
+    const frontEnd = readFileSync(`${repoRoot}front-end/nginx/default.conf`, 'utf8');
+    const served = [...frontEnd.matchAll(/add_header X-Served-By (\S+)/g)].map((m) => m[1]);
+    expect(served.length).toBeGreaterThan(0);
+    expect(new Set(served)).toEqual(new Set(['$served_by']));
+    expect(frontEnd).not.toMatch(/add_header[^;]*\$hostname/);
+    const app = readFileSync(`${repoRoot}back-end/src/app.ts`, 'utf8');
+    expect(app).toMatch(/const servedBy = replicaId\(hostname\(\)\)/);
   });
 });

@@ -4,7 +4,8 @@
  * declarations for fields the schemas do not know (their validate() lets a misspelled field through).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -45,17 +46,42 @@ export async function findKubectl(): Promise<string | undefined> {
   return undefined;
 }
 
-/** `kubectl kustomize` of a folder under deploy/kubernetes, parsed into objects. */
+/** The line of the production overlay an operator must replace, and what the checks put there instead. */
+export const operatorPlaceholder = /^(\s*- )['"]TRUSTED_PROXIES must be set:.*['"]$/m;
+export const exampleTrustedProxies = '192.0.2.0/24';
+
+/** `kubectl kustomize` of a folder under deploy/kubernetes, as is: the production overlay refuses to render. */
+export async function renderAsIs(kubectl: string, dir: string, root = `${deployDir}kubernetes`): Promise<string> {
+  const { stdout } = await execFileAsync(kubectl, ['kustomize', `${root}/${dir}`], {
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+/**
+ * `kubectl kustomize` of a folder under deploy/kubernetes, parsed into objects, with the settings only an operator
+ * knows filled in as an operator would (a copy, with exampleTrustedProxies in place of the placeholder).
+ */
 export async function render(kubectl: string, dir: string): Promise<K8sObject[]> {
   // The dev overlay's Secret is made from this checkout's own random secrets, as its README says.
   const secrets = `${deployDir}kubernetes/${dir}/secrets`;
   if (dir === 'overlays/dev' && !existsSync(`${secrets}/database-url`)) {
     await execFileAsync('bash', [`${repoRoot}scripts/db-secrets.sh`, secrets], { timeout: 60_000 });
   }
-  const { stdout } = await execFileAsync(kubectl, ['kustomize', `${deployDir}kubernetes/${dir}`], {
-    timeout: 60_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const copy = mkdtempSync(`${tmpdir()}/softy-pinko-kubernetes-`);
+  let stdout: string;
+  try {
+    cpSync(`${deployDir}kubernetes`, copy, { recursive: true });
+    const kustomization = `${copy}/${dir}/kustomization.yaml`;
+    writeFileSync(
+      kustomization,
+      readFileSync(kustomization, 'utf8').replace(operatorPlaceholder, `$1TRUSTED_PROXIES=${exampleTrustedProxies}`),
+    );
+    stdout = await renderAsIs(kubectl, dir, copy);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
   return parseAllDocuments(stdout).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`${dir}: ${doc.errors.map((e) => e.message).join('; ')}`);
     const object = doc.toJS() as K8sObject;
@@ -72,7 +98,9 @@ export async function render(kubectl: string, dir: string): Promise<K8sObject[]>
 function modelModule(object: Pick<K8sObject, 'apiVersion' | 'kind'>): string {
   const pkg = object.apiVersion.startsWith('gateway.networking.k8s.io/')
     ? '@kubernetes-models/gateway-api'
-    : 'kubernetes-models';
+    : object.apiVersion.startsWith('monitoring.coreos.com/')
+      ? '@kubernetes-models/prometheus-operator'
+      : 'kubernetes-models';
   return `${pkg}/${object.apiVersion}/${object.kind}`;
 }
 

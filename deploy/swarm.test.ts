@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { proxyReadTimeoutSeconds } from './images.js';
 import { deployDir, repoRoot } from './manifests.js';
 
 const execFileAsync = promisify(execFile);
@@ -22,6 +23,14 @@ const stack = load(stackFile);
 const composeFiles = ['docker-compose.yml', 'docker-compose.postgres.yml'].filter((f) => existsSync(`${repoRoot}${f}`));
 const compose = Object.assign({}, ...composeFiles.map((f) => load(`${repoRoot}${f}`).services)) as Record<string, Any>;
 const services = Object.entries(stack.services as Record<string, Any>);
+
+/** A Compose duration (`35s`, `1m30s`) in seconds; Compose's default stop grace period is 10 s. */
+const seconds = (duration: string | undefined): number => {
+  if (duration === undefined) return 10;
+  const match = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration);
+  if (!match || duration === '') throw new Error(`not a duration: ${duration}`);
+  return Number(match[1] ?? 0) * 60 + Number(match[2] ?? 0);
+};
 
 /** Compose's `256m` and the stack's `256M`, in bytes. */
 const bytes = (size: string | number): number => {
@@ -127,5 +136,18 @@ describe('deploy/swarm/docker-stack.yml', () => {
     for (const name of ['front-end', 'back-end'])
       expect(stack.services[name].deploy.update_config.order).toBe('start-first');
     for (const name of ['proxy', 'db']) expect(stack.services[name].deploy.update_config.order).toBe('stop-first');
+  });
+
+  it("the proxy's stop grace period covers its longest proxied request, in Compose and in Swarm", () => {
+    const longest = proxyReadTimeoutSeconds();
+    expect(seconds(compose.proxy.stop_grace_period), 'Compose').toBeGreaterThan(longest);
+    expect(seconds(stack.services.proxy.stop_grace_period), 'Swarm').toBeGreaterThan(longest);
+  });
+
+  it("the back-end believes X-Forwarded-For and -Proto only from the proxy's own addresses, by its name", () => {
+    const base = load(`${repoRoot}docker-compose.yml`).services;
+    expect(base['back-end'].environment?.TRUSTED_PROXIES).toBe('proxy');
+    // dnsrr-less services resolve to a virtual IP; tasks.<name> are the tasks' own addresses.
+    expect(stack.services['back-end'].environment?.TRUSTED_PROXIES).toBe('tasks.proxy');
   });
 });

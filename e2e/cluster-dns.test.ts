@@ -51,11 +51,11 @@ describe.skipIf(skip).sequential('the stack behind Kubernetes-style DNS names (e
     const objects = await render(kubectl!, 'overlays/production');
     namespace = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
     const proxy = objects.find((o: K8sObject) => o.kind === 'Deployment' && o.metadata.name === 'proxy')!;
-    const env = Object.fromEntries(
-      (proxy.spec.template.spec.containers[0].env as { name: string; value?: string }[])
-        .filter((e) => e.name.endsWith('_HOST'))
-        .map((e) => [e.name, e.value!]),
-    );
+    const all = proxy.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    // $(CLUSTER_DOMAIN) and the like are expanded as the kubelet does, from the variables listed before.
+    const expand = (value: string) =>
+      value.replace(/\$\(([A-Z_]+)\)/g, (_, name: string) => all.find((e) => e.name === name)?.value ?? '');
+    const env = Object.fromEntries(all.filter((e) => e.name.endsWith('_HOST')).map((e) => [e.name, expand(e.value!)]));
     expect(Object.keys(env).sort()).toEqual(['BACK_END_HOST', 'FRONT_END_HOST']);
 
     const dir = mkdtempSync(`${tmpdir()}/cluster-dns-`);

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, run, type RunResult } from '../scripts/lib/stack.js';
+import { Stack, freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
 import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -39,8 +39,13 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   const image = (service: string) => `softy-pinko-${service}:${TAG}`;
   const imageId = async (reference: string) =>
     (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).stdout.trim();
-  const hostnames = async (service: string) =>
-    Promise.all((await stack.containers(service)).map((id) => stack.inspect<string>(id, '.Config.Hostname')));
+  // The ids the service's containers name themselves by in X-Served-By (derived from their host names).
+  const replicaIds = async (service: string) =>
+    Promise.all(
+      (await stack.containers(service)).map(async (id) =>
+        replicaId(await stack.inspect<string>(id, '.Config.Hostname')),
+      ),
+    );
 
   /** Runs `npm run deploy` against this stack, with the same settings it was started with. */
   async function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
@@ -208,7 +213,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   });
 
   it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {
-    const before = await hostnames('back-end');
+    const before = await replicaIds('back-end');
     const untouched = [...(await stack.containers('front-end')), ...(await stack.containers('proxy'))];
     let result!: RunResult;
     let second!: RunResult;
@@ -227,7 +232,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     expect(result.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
     expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(result.stdout).toMatch(/proxy: unchanged/);
-    const after = await hostnames('back-end');
+    const after = await replicaIds('back-end');
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
     expect(await answering('/api/hello')).toEqual(new Set(after));
@@ -238,13 +243,13 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   it('ships a changed back-end at 3 replicas: no failed request, and it stays at 3', async () => {
     await stack.scaleBackEnd(3);
     await stack.waitHealthy();
-    const before = await hostnames('back-end');
+    const before = await replicaIds('back-end');
     expect(before).toHaveLength(3);
     const { result, results } = await deployUnderLoad('deploy back-end ×3', [], { env: { BUILD_COMMIT: 'v3' } });
     expectNoFailure(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
-    const after = await hostnames('back-end');
+    const after = await replicaIds('back-end');
     expect(after).toHaveLength(3);
     expect(after.filter((name) => before.includes(name))).toEqual([]);
     expect(await answering('/api/hello')).toEqual(new Set(after));
@@ -278,7 +283,7 @@ USER 101:101`,
     const asset = /href="(\/assets\/next-[0-9a-f]{8}\.css)"/.exec(page)?.[1];
     expect(asset, 'the page names the new stylesheet').toBeDefined();
     expect((await fetch(`${stack.baseUrl}${asset}`)).status).toBe(200);
-    expect(await answering('/softy-pinko-deploy-probe')).toEqual(new Set(await hostnames('front-end')));
+    expect(await answering('/softy-pinko-deploy-probe')).toEqual(new Set(await replicaIds('front-end')));
     await expectStoredOnce();
   });
 
@@ -336,7 +341,7 @@ USER 101:101`,
 HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
     CMD ["node", "-e", "console.log('health route broken'); process.exit(1)"]`,
     );
-    const before = await hostnames('back-end');
+    const before = await replicaIds('back-end');
     const imageBefore = await imageId(image('back-end'));
     const { result, results } = await deployUnderLoad(
       'deploy a back-end that fails its health check',
@@ -351,7 +356,7 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
     expect(result.stderr).toMatch(/back-end: the new version is unhealthy/);
     expect(result.stderr).toMatch(/last health check output: health route broken/);
     expect(result.stderr).toMatch(/the old version keeps serving/);
-    expect(await hostnames('back-end')).toEqual(before);
+    expect(await replicaIds('back-end')).toEqual(before);
     expect(await answering('/api/hello')).toEqual(new Set(before));
     expect(await imageId(image('back-end')), 'the tag still names the running version').toBe(imageBefore);
     await expectStoredOnce();

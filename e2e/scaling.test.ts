@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, run } from '../scripts/lib/stack.js';
+import { Stack, freePort, replicaId, run } from '../scripts/lib/stack.js';
 import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -241,7 +241,9 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
       );
       expect(result.failures).toBe(0);
       expect(serverErrors(result)).toBe(0);
-      expect(result.servedBy).toEqual({ [await stack.inspect<string>(after!, '.Config.Hostname')]: result.sent });
+      expect(result.servedBy).toEqual({
+        [replicaId(await stack.inspect<string>(after!, '.Config.Hostname'))]: result.sent,
+      });
     } finally {
       await run('docker', ['rm', '--force', placeholder.stdout.trim()]);
     }

@@ -15,7 +15,13 @@
 #   FRONT_END_HOST     the upstreams' host names, fully qualified under Kubernetes (defaults front-end
 #   BACK_END_HOST        and back-end)
 #   RESOLVER           the DNS server for them (default: /etc/resolv.conf's first nameserver)
-#   TRUSTED_PROXIES    addresses or CIDRs whose X-Forwarded-For names the client (default none)
+#   RESOLVER_IPV6      on: the upstreams' IPv6 addresses too, for IPv6-only clusters (default off)
+#   TRUSTED_PROXIES    addresses or CIDRs whose X-Forwarded-For names the client and whose
+#                      X-Forwarded-Proto names its scheme (default none)
+#   STUB_STATUS_LISTEN where nginx's counters are served for the exporter: a port, or address:port
+#                      (default 8080; 127.0.0.1:8080 where the exporter is a sidecar in the pod)
+#   NGINX_WORKER_PROCESSES  the worker count; by default one per CPU of the container's quota
+#                      (/docker-entrypoint.d/30-tune-worker-processes.sh)
 #   NGINX_SOURCE_DIR   internal, for reload.sh: the tree to render (default /etc/nginx) and where
 #   NGINX_OUTPUT_DIR     to (default /tmp/nginx)
 set -euf # -f: a name like *.example.com is not a file pattern
@@ -38,7 +44,9 @@ PUBLIC_HTTPS_PORT=${PUBLIC_HTTPS_PORT:-443}
 FRONT_END_HOST=${FRONT_END_HOST:-front-end}
 BACK_END_HOST=${BACK_END_HOST:-back-end}
 RESOLVER=${RESOLVER:-$(awk '$1 == "nameserver" { print ($2 ~ /:/) ? "[" $2 "]" : $2; exit }' /etc/resolv.conf)}
+RESOLVER_IPV6=${RESOLVER_IPV6:-off}
 TRUSTED_PROXIES=${TRUSTED_PROXIES:-}
+STUB_STATUS_LISTEN=${STUB_STATUS_LISTEN:-8080}
 
 host='[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?'
 # An IPv4 address, or an IPv6 one (it has a colon): a shape check, nginx has the last word.
@@ -56,6 +64,9 @@ echo "$BACK_END_HOST" | grep -Eqx "$host" || fail "BACK_END_HOST must be one hos
 [ -n "$RESOLVER" ] || fail 'no nameserver in /etc/resolv.conf: set RESOLVER to a DNS server address'
 each_matches "$address|\[$address\](:[0-9]+)?|$host(:[0-9]+)?" "$RESOLVER" ||
   fail "RESOLVER must be DNS server addresses separated by spaces, got '$RESOLVER'"
+case "$RESOLVER_IPV6" in on | off) ;; *) fail "RESOLVER_IPV6 must be on or off, got '$RESOLVER_IPV6'" ;; esac
+echo "$STUB_STATUS_LISTEN" | grep -Eqx "(([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\]):)?[1-9][0-9]{0,4}" ||
+  fail "STUB_STATUS_LISTEN must be a port or address:port, got '$STUB_STATUS_LISTEN'"
 each_matches "$address(/[0-9]{1,3})?" "$TRUSTED_PROXIES" ||
   fail "TRUSTED_PROXIES must be addresses or CIDRs separated by spaces, got '$TRUSTED_PROXIES'"
 # localhost and 127.0.0.1 are always in the template's server_name: listed twice, nginx would warn.
@@ -67,11 +78,12 @@ rm -rf "$out"
 mkdir -p "$out"
 # Not tls/: the certificate stays where it is mounted, and snippets/tls.conf names it by its full path.
 cp -R "$src/nginx.conf" "$src/mime.types" "$src/snippets" "$src/conf.d" "$src/templates" "$out/"
-export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOST BACK_END_HOST RESOLVER
+export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOST BACK_END_HOST RESOLVER \
+  RESOLVER_IPV6 STUB_STATUS_LISTEN
 # Only these are filled in: nginx's own $variables stay as they are.
 render() {
   envsubst '${API_RATE_LIMIT} ${API_RATE_BURST} ${SERVER_NAME} ${PUBLIC_HTTPS_PORT} ${FRONT_END_HOST}
-    ${BACK_END_HOST} ${RESOLVER}' <"$src/$1" >"$out/conf.d/$(basename "$1")"
+    ${BACK_END_HOST} ${RESOLVER} ${RESOLVER_IPV6} ${STUB_STATUS_LISTEN}' <"$src/$1" >"$out/conf.d/$(basename "$1")"
 }
 render conf.d/default.conf
 
@@ -90,9 +102,16 @@ case "$TLS" in
   *) fail "TLS must be on or off, got '$TLS'" ;;
 esac
 
-# One set_real_ip_from per trusted proxy; none leaves X-Forwarded-For unread.
+# One set_real_ip_from per trusted proxy, none leaving X-Forwarded-For unread; and the same list for the
+# geo block that says whether the peer may set X-Forwarded-Proto (proxy.conf).
 for cidr in $TRUSTED_PROXIES; do
   echo "set_real_ip_from $cidr;"
 done >"$out/trusted-proxies.conf"
+for cidr in $TRUSTED_PROXIES; do
+  echo "$cidr 1;"
+done >"$out/trusted-proxies-geo.conf"
+
+# The worker count from the container's CPU quota: the hook the front-end's image runs at start too.
+NGINX_OUTPUT_DIR=$out /docker-entrypoint.d/30-tune-worker-processes.sh >/dev/null
 
 exec "$@"

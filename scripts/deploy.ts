@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lock } from 'proper-lockfile';
-import { composeCommand, run, runLoud, type RunResult } from './lib/stack.js';
+import { composeCommand, replicaId, run, runLoud, type RunResult } from './lib/stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
 const SERVICES = ['back-end', 'front-end', 'proxy'] as const;
@@ -292,8 +292,9 @@ const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
 };
 
 /**
- * Waits until the proxy has sent a request to each of `hostnames` (their X-Served-By), asking from inside the
- * proxy container: it is the proxy's own view, with its DNS answers, whatever port or TLS it is published with.
+ * Waits until the proxy has sent a request to each of `hostnames` (known by the X-Served-By id each derives from
+ * its name), asking from inside the proxy container: it is the proxy's own view, with its DNS answers, whatever
+ * port or TLS it is published with.
  * A few requests a second, so the API's rate limit for that address is never reached.
  */
 async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, hostnames: string[]): Promise<void> {
@@ -305,7 +306,8 @@ async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, 
   const script =
     'for i in $(seq "$0"); do curl --insecure --silent --output /dev/null --dump-header - ' +
     '--header "Host: localhost" "$1"; sleep 0.1; done';
-  const unseen = new Set(hostnames);
+  // Each replica names itself by an opaque id derived from its host name, not by the name.
+  const unseen = new Set(hostnames.map(replicaId));
   const deadline = Date.now() + 30_000; // the proxy resolves names again every 5 s (proxy.conf)
   while (unseen.size > 0) {
     if (Date.now() > deadline) {

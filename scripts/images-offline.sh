@@ -37,6 +37,9 @@ readonly NODE_MAJOR='24'
 readonly NPM_MAJOR='11'
 readonly CA_IN_IMAGE='/usr/local/share/ca-certificates/extra-ca-bundle.pem'
 readonly CA_LABEL='org.softy-pinko.extra-ca-bundle.sha256'
+# Bumped when the nginx look-alike changes (2: /docker-entrypoint.sh and its hooks), so an older one is rebuilt.
+readonly NGINX_REVISION_LABEL='org.softy-pinko.nginx-revision'
+readonly NGINX_REVISION='2'
 readonly STD_PATH='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -247,7 +250,29 @@ drop_old_image() {
 }
 
 # ------------------------------------------------------------ nginx image --
+# /docker-entrypoint.sh of the look-alike, as in the official image: when the command is nginx, it runs
+# the executable *.sh hooks in /docker-entrypoint.d (and sources *.envsh) in version order, then the command.
+nginx_entrypoint() {
+  cat <<'ENTRYPOINT'
+#!/bin/sh
+set -e
+log() { if [ -z "${NGINX_ENTRYPOINT_QUIET_LOGS:-}" ]; then echo "$@"; fi; }
+if [ "$1" = nginx ] || [ "$1" = nginx-debug ]; then
+  for f in $(find /docker-entrypoint.d/ -follow -type f -print | sort -V); do
+    case "$f" in
+      *.envsh) if [ -x "$f" ]; then log "$0: sourcing $f"; . "$f"; else log "$0: ignoring $f, not executable"; fi ;;
+      *.sh) if [ -x "$f" ]; then log "$0: launching $f"; "$f"; else log "$0: ignoring $f, not executable"; fi ;;
+      *) log "$0: ignoring $f" ;;
+    esac
+  done
+  log "$0: configuration complete; ready for start up"
+fi
+exec "$@"
+ENTRYPOINT
+}
+
 build_nginx() {
+  nginx_entrypoint >"$WORK/nginx-entrypoint.sh"
   local tar="$WORK/nginx-rootfs.tar"
   log "building $NGINX_TAG: Debian $NGINX_SUITE minbase + nginx (mmdebstrap, ~1 min)"
   # Check-Valid-Until=false: the mirror this runs against may be a frozen
@@ -266,6 +291,7 @@ build_nginx() {
     --customize-hook='rm -f "$1/etc/nginx/sites-enabled/default"; find "$1/etc/nginx/conf.d" -mindepth 1 -delete' \
     --customize-hook='sed -i "s/^user www-data;/user nginx;/" "$1/etc/nginx/nginx.conf"' \
     --customize-hook='ln -sf /dev/stdout "$1/var/log/nginx/access.log"; ln -sf /dev/stderr "$1/var/log/nginx/error.log"' \
+    --customize-hook='install -m 0755 "$SP_WORK/nginx-entrypoint.sh" "$1/docker-entrypoint.sh" && mkdir -p "$1/docker-entrypoint.d"' \
     "$NGINX_SUITE" "$tar" "$MIRROR"
 
   # Fail before tagging anything if the suite's nginx is too old for our
@@ -286,6 +312,8 @@ build_nginx() {
     --change "ENV PATH=$STD_PATH" \
     --change "ENV NGINX_VERSION=$ver" \
     --change 'EXPOSE 80' \
+    --change "LABEL $NGINX_REVISION_LABEL=$NGINX_REVISION" \
+    --change 'ENTRYPOINT ["/docker-entrypoint.sh"]' \
     --change 'CMD ["nginx", "-g", "daemon off;"]' \
     --message "images-offline.sh: Debian $NGINX_SUITE nginx $ver" \
     "$tar")"
@@ -678,16 +706,23 @@ build_unless_present() {
   fi
 }
 
-build_unless_present "$NGINX_TAG" build_nginx
+# Like build_unless_present, but an existing TAG whose LABEL is not WANTED (built from another recipe) is
+# rebuilt with BUILD_FUNCTION; WHY says how it differs.
+rebuild_unless_label() {
+  local tag="$1" label="$2" wanted="$3" build="$4" why="$5" have
+  have="$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)"
+  if [[ "$FORCE" == 0 ]] && image_exists "$tag" && [[ "$have" != "$wanted" ]]; then
+    log "$tag exists but $why — rebuilding"
+    rebuild "$tag" "$build"
+  else
+    build_unless_present "$tag" "$build"
+  fi
+}
 
+rebuild_unless_label "$NGINX_TAG" "$NGINX_REVISION_LABEL" "$NGINX_REVISION" build_nginx \
+  'is an older look-alike (no /docker-entrypoint.sh)'
 # The CA bundle is baked in, so a different --ca-bundle means a rebuild.
-have_ca="$(docker image inspect -f "{{ index .Config.Labels \"$CA_LABEL\" }}" "$NODE_TAG" 2>/dev/null || true)"
-if [[ "$FORCE" == 0 ]] && image_exists "$NODE_TAG" && [[ "$have_ca" != "$CA_SHA256" ]]; then
-  log "$NODE_TAG exists but was built with a different CA bundle — rebuilding"
-  rebuild "$NODE_TAG" build_node
-else
-  build_unless_present "$NODE_TAG" build_node
-fi
+rebuild_unless_label "$NODE_TAG" "$CA_LABEL" "$CA_SHA256" build_node 'was built with a different CA bundle'
 
 build_unless_present "$PROMETHEUS_TAG" build_prometheus
 build_unless_present "$NGINX_EXPORTER_TAG" build_nginx_exporter

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from './app.js';
+import { hostname } from 'node:os';
+import { buildApp, replicaId } from './app.js';
 import { SERVER_ERROR_BODY } from './testing/answers.js';
 
 let app: FastifyInstance;
@@ -31,9 +32,11 @@ describe('GET /api/hello', () => {
     expect(res.headers['content-length']).toBe(String(Buffer.byteLength('Hello, World!')));
   });
 
-  it('names the replica that served it', async () => {
+  it('names the replica that served it by an opaque id, never by its host (container or pod) name', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/hello' });
-    expect(res.headers['x-served-by']).toMatch(/\S+/);
+    expect(res.headers['x-served-by']).toMatch(/^[0-9a-f]{12}$/);
+    expect(res.headers['x-served-by']).toBe(replicaId(hostname()));
+    expect(res.headers['x-served-by']).not.toContain(hostname());
   });
 });
 

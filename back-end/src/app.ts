@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -10,6 +11,7 @@ import metrics, { countContactStore, type BuildInfo } from './plugins/metrics.js
 import contact from './routes/contact.js';
 import health from './routes/health.js';
 import hello from './routes/hello.js';
+import { trustedProxies as trustedProxiesOf } from './trusted-proxies.js';
 
 export interface LoggerOptions {
   level: string;
@@ -30,7 +32,12 @@ export interface AppOptions {
   schema?: PostgresStoreOptions['schema'];
   /** Another folder of migrations (tests). */
   migrationsDir?: string;
+  /** Peers whose X-Forwarded-* headers are believed (config.ts's TRUSTED_PROXIES); none by default. */
+  trustedProxies?: string[];
 }
+
+/** An opaque name for this replica: the first 12 hex digits of its host name's SHA-256, never the name. */
+export const replicaId = (name: string): string => createHash('sha256').update(name).digest('hex').slice(0, 12);
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
 export async function buildApp({
@@ -40,15 +47,18 @@ export async function buildApp({
   store = { path: contactStorePath },
   schema = 'migrate',
   migrationsDir,
+  trustedProxies = [],
 }: AppOptions = {}): Promise<FastifyInstance> {
+  const proxies = trustedProxiesOf(trustedProxies);
   const app = Fastify({
     logger: logger && { level: logger.level, stream: logger.stream },
     // One line per request, written when it completes (logger.ts), instead of Fastify's two.
     logController: new RequestLineController(),
     // The proxy sets X-Request-ID; reusing it ties the proxy's log line to ours.
     requestIdHeader: 'x-request-id',
-    // Behind nginx: the client address comes from X-Forwarded-For, which only the proxy can reach us with.
-    trustProxy: true,
+    // Behind nginx: the client's address and scheme come from X-Forwarded-For and -Proto, but only when the
+    // peer is the proxy; any other container that reaches us is its own client.
+    trustProxy: (address) => proxies.trusts(address),
     // The API takes small bodies only; anything bigger is refused with 413 before it is buffered.
     bodyLimit: 16 * 1024,
     // Close idle keep-alive sockets on shutdown so close() does not wait on them.
@@ -60,8 +70,11 @@ export async function buildApp({
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false } },
   });
 
+  app.addHook('onClose', async () => proxies.close());
+
   // Names the replica in every answer: with several back-ends behind the proxy, this is how you tell them apart.
-  const servedBy = hostname();
+  // An opaque id, so the public never learns a container's or pod's name.
+  const servedBy = replicaId(hostname());
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-served-by', servedBy);
     done(null, payload);

@@ -11,13 +11,14 @@ describe('loadConfig', () => {
       buildInfo: { version: 'dev', commit: 'unknown' },
       logLevel: 'info',
       store: { path: DEFAULT_CONTACT_STORE_PATH },
+      trustedProxies: [],
     });
   });
 
   it('takes every setting from the environment', () => {
     const env = {
       ...{ PORT: '8081', HOST: '127.0.0.1', LOG_LEVEL: 'debug', CONTACT_STORE_PATH: '/data/messages.jsonl' },
-      ...{ METRICS_PORT: '9100', BUILD_VERSION: '1.2.3', BUILD_COMMIT: 'abc1234' },
+      ...{ METRICS_PORT: '9100', BUILD_VERSION: '1.2.3', BUILD_COMMIT: 'abc1234', TRUSTED_PROXIES: 'proxy' },
     };
     expect(loadConfig(env)).toEqual({
       host: '127.0.0.1',
@@ -26,6 +27,7 @@ describe('loadConfig', () => {
       buildInfo: { version: '1.2.3', commit: 'abc1234' },
       logLevel: 'debug',
       store: { path: '/data/messages.jsonl' },
+      trustedProxies: ['proxy'],
     });
   });
 

@@ -1,6 +1,7 @@
 import type { LevelWithSilent } from 'pino';
 import type { BuildInfo } from './plugins/metrics.js';
 import { storeSelectionFromEnv, type StoreSelection } from './contact-store.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 
 /** Everything the back-end takes from its environment; nothing else reads `process.env`. */
 export interface Config {
@@ -13,6 +14,8 @@ export interface Config {
   logLevel: LevelWithSilent;
   /** Where contact messages are kept: PostgreSQL (DATABASE_URL or DATABASE_URL_FILE), else the JSON-lines file. */
   store: StoreSelection;
+  /** Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (TRUSTED_PROXIES): the proxy only. */
+  trustedProxies: string[];
 }
 
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -52,5 +55,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel(env.LOG_LEVEL || 'info'),
     // A bad DATABASE_URL throws one line naming the variable, never its password (stores/database-url.ts).
     store: storeSelectionFromEnv(env),
+    trustedProxies: parseTrustedProxies(env.TRUSTED_PROXIES ?? ''),
   };
 }

@@ -13,6 +13,8 @@ async function loggedApp(level = 'info') {
   const lines: Line[] = [];
   const app = await buildApp({
     logger: { level, stream: { write: (line: string) => lines.push(JSON.parse(line) as Line) } },
+    // app.inject() comes from 127.0.0.1: here, the proxy.
+    trustedProxies: ['127.0.0.1'],
   });
   return { app, lines, requestLines: () => lines.filter((line) => line.msg === 'request') };
 }
@@ -23,7 +25,7 @@ describe('the request line', () => {
     await app.inject({
       method: 'GET',
       url: '/api/hello',
-      headers: { 'x-request-id': 'abc-123', 'x-forwarded-for': '203.0.113.9' },
+      headers: { 'x-request-id': 'abc-123', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' },
     });
     await app.close();
     expect(lines).toHaveLength(1);
@@ -40,6 +42,7 @@ describe('the request line', () => {
       'status',
       'durationMs',
       'remoteAddress',
+      'protocol',
       'msg',
     ]);
     expect(line).toEqual({
@@ -53,6 +56,7 @@ describe('the request line', () => {
       status: 200,
       durationMs: expect.any(Number),
       remoteAddress: '203.0.113.9',
+      protocol: 'https',
       msg: 'request',
     });
     expect(Math.abs(Number(line?.time) - Date.now())).toBeLessThan(60_000);

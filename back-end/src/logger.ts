@@ -23,6 +23,8 @@ export class RequestLineController extends LogController {
       status: reply.statusCode,
       durationMs: Number(reply.elapsedTime.toFixed(2)),
       remoteAddress: request.ip,
+      // The visitor's scheme: https behind a TLS-terminating Gateway, as the proxy's X-Forwarded-Proto says.
+      protocol: request.protocol,
     };
     // An answer that could not be written out is an error, with its cause.
     if (error) reply.log.error({ ...line, err: error }, 'request');

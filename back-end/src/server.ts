@@ -22,6 +22,7 @@ const app = await buildApp({
   store: config.store,
   // Migrations are their own step (the migrate command); the server refuses a schema older than it needs.
   schema: 'check',
+  trustedProxies: config.trustedProxies,
 }).catch((error: unknown) => {
   // A database that refuses us (wrong password, no such database, an old schema, a bad certificate): one line.
   process.stderr.write(`could not start: ${(error as Error).message}\n`);
