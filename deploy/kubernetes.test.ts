@@ -602,7 +602,11 @@ describeRendered('overlays', () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
     });
-    expect(Object.keys(c.resources.limits).sort()).toEqual(['cpu', 'memory']);
+    // Like every other container: CPU, memory and ephemeral storage, requested and capped.
+    for (const kind of ['requests', 'limits']) {
+      expect(Object.keys(c.resources[kind]).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+    }
+    expect(pod.metadata.labels['app.kubernetes.io/instance']).toBe('softy-pinko-dev');
     const script = c.command.join(' ');
     expect(script).toMatch(/pg_dump --format=custom/);
     expect(script).toMatch(/PGPASSWORD="\$\(cat \/run\/secrets\/database\/postgres-password\)"/);
@@ -642,7 +646,8 @@ describeRendered.each(overlays)('%s overlay: the edge as a cluster runs it', (ov
 
   it('no container can be killed by liveness before its image has had time to start', () => {
     for (const w of pods) {
-      for (const c of containersOf(w)) {
+      // Init containers take no probes: they run to completion before any of these start.
+      for (const c of podSpec(w).containers as Any[]) {
         const image = imageName(c.image);
         const needed = isOurs(image) ? startSeconds(image) : upstreamImages[image]!.startSeconds;
         const probe = c.startupProbe ?? c.livenessProbe;
