@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite';
 import { beasties } from 'vite-plugin-beasties';
+import { loadAfterFirstPaint } from './plugins/after-first-paint';
 import { cspHashes } from './plugins/csp-hashes';
 
 // Without Docker the Vite server stands in for the proxy: /api goes to the back-end, the rest is the page.
@@ -30,6 +31,7 @@ export default defineConfig({
     beasties({
       options: { pruneSource: true, minimumExternalSize: 4096, preload: 'body', logLevel: 'silent' },
     }),
+    loadAfterFirstPaint(),
     cspHashes('../nginx/csp-hashes.conf'),
   ],
   server: { port: Number(process.env.PORT ?? 8080), strictPort: true, proxy: apiProxy },

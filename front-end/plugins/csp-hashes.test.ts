@@ -80,9 +80,9 @@ describe('the built page', () => {
     expect(css).toContain('.has-motion [data-reveal].is-pending{');
     expect(css).toContain('@media (prefers-reduced-motion:reduce)');
     expect(page.index).not.toMatch(/<link[^>]+rel="?(stylesheet|preload)/);
-    // Its only script is a module, which never blocks rendering; nothing runs inline.
-    expect(head(page.index).match(/<script\b[^>]*>/g)).toEqual([
-      expect.stringMatching(/^<script type="module" crossorigin src="\/assets\/main-[\w-]+\.js">$/),
+    // Its only script is an inline module that imports the bundle once the first paint is on screen.
+    expect(head(page.index).match(/<script\b[^>]*>[^<]*<\/script>/g)).toEqual([
+      expect.stringMatching(/^<script type="module">const load=\(\)=>import\("\/assets\/main-[\w-]+\.js"\);/),
     ]);
   });
 
@@ -105,10 +105,11 @@ describe('the built page', () => {
 });
 
 describe('the CSP hashes written for nginx', () => {
-  it('list the SHA-256 of each page’s inline style, and nothing else', () => {
+  it('list the SHA-256 of each page’s inline style and script, and nothing else', () => {
     const expected = [...styles(page.index), ...styles(page.notFound)].map(cspHash);
     expect(listed('csp_style_hashes').sort()).toEqual([...new Set(expected)].sort());
-    expect(listed('csp_script_hashes')).toEqual([]);
+    const [, loader] = /<script type="module">([^<]+)<\/script>/.exec(page.index)!;
+    expect(listed('csp_script_hashes')).toEqual([cspHash(loader!)]);
     expect(allowed(page.index)).toBe(true);
     expect(allowed(page.notFound)).toBe(true);
   });

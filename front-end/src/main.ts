@@ -3,27 +3,13 @@ import { showGreeting } from './dynamic-content';
 import { initMenu } from './menu';
 import { initMotion } from './motion';
 
-/**
- * Nothing here is needed for the first frame: the greeting, the form's checks, the menu and the motion all
- * enhance a page that works without them. So they start once the first paint is on screen, and neither
- * their work nor their requests stand before it on a slow phone. Without paint timing, they start at once.
- */
-function afterFirstPaint(start: () => void): void {
-  if (!PerformanceObserver.supportedEntryTypes?.includes('paint')) return start();
-  const observer = new PerformanceObserver(() => {
-    observer.disconnect();
-    start();
-  });
-  observer.observe({ type: 'paint', buffered: true });
-}
+// The greeting is asked for once the first frame is painted (the callback of a timer set in the frame's
+// requestAnimationFrame): a request that ends before the first paint would otherwise count as part of it.
+const greeting = document.querySelector<HTMLElement>('#dynamic-content');
+if (greeting) requestAnimationFrame(() => setTimeout(() => void showGreeting(greeting)));
 
-afterFirstPaint(() => {
-  const greeting = document.querySelector<HTMLElement>('#dynamic-content');
-  if (greeting) void showGreeting(greeting);
+const contactForm = document.querySelector<HTMLFormElement>('form.contact-form');
+if (contactForm) initContactForm(contactForm);
 
-  const contactForm = document.querySelector<HTMLFormElement>('form.contact-form');
-  if (contactForm) initContactForm(contactForm);
-
-  initMenu();
-  initMotion();
-});
+initMenu();
+initMotion();
