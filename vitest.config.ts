@@ -13,7 +13,14 @@ export default defineConfig({
           testTimeout: 120_000,
         },
       },
-      { test: { name: 'front-end', root: 'front-end', include: ['src/**/*.test.ts'], environment: 'happy-dom' } },
+      {
+        test: {
+          name: 'front-end',
+          root: 'front-end',
+          include: ['src/**/*.test.ts', 'plugins/**/*.test.ts'],
+          environment: 'happy-dom',
+        },
+      },
       { test: { name: 'monitoring', root: 'monitoring', include: ['*.test.ts'], environment: 'node' } },
       { test: { name: 'deploy', root: 'deploy', include: ['*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       {

@@ -155,7 +155,7 @@ async function checkAnswers(urls: Urls): Promise<string> {
   const page = await expectOk(`${urls.proxy}/`);
   if (!page.includes('dynamic-content')) throw new Error('the proxy does not serve our page');
   await expectOk(`${urls.frontEnd}/`, page);
-  const asset = /(?:src|href)="(\/assets\/[^"]+)"/.exec(page)?.[1];
+  const asset = /(?:src=|href=|import\()"(\/assets\/[^"]+)"/.exec(page)?.[1];
   if (!asset) throw new Error('the page names no /assets/ file');
   await expectOk(`${urls.frontEnd}${asset}`, await expectOk(`${urls.proxy}${asset}`));
   const apis = [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.nodeHello, urls.fastifyHello];
