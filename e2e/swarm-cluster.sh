@@ -23,6 +23,20 @@ LINK=10.213.1         # the root namespace (.1) and the LAN (.2), point to point
 STATE=${CLUSTER_STATE:-/var/lib/${PREFIX}}
 
 node_addr() { echo "$NET.1$1"; }
+
+# Starts a daemon in the background, logging to $1, without the descriptors this script inherited: a lock
+# held by whoever started the script (`flock`) must not live on in the daemons.
+daemon() {
+  local log=$1 fd
+  shift
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    done
+    exec "$@" >"$log" 2>&1 </dev/null
+  ) &
+}
 ns() { echo "${PREFIX}$1"; }
 log() { printf '[cluster] %s\n' "$*" >&2; }
 
@@ -88,7 +102,8 @@ up() {
     mkdir -p "$STATE/$n"
     # Everything of its own, so no two hosts collide: sockets, state, cgroups, local networks.
     # A UTS namespace too, so each host has a name of its own (node-1 …) in `docker node ls`.
-    nsenter --net="/run/netns/$name" unshare --uts sh -c 'hostname "$0" && exec "$@"' "node-$n" dockerd \
+    daemon "$STATE/$n/dockerd.log" nsenter --net="/run/netns/$name" \
+      unshare --uts sh -c 'hostname "$0" && exec "$@"' "node-$n" dockerd \
       --host "unix:///run/$name.sock" \
       --data-root "$STATE/$n/data" \
       --exec-root "/run/$name" \
@@ -98,8 +113,7 @@ up() {
       --default-address-pool "base=10.21$((3 + n)).0.0/17,size=24" \
       --storage-driver vfs \
       --insecure-registry "$NET.1:5000" \
-      --log-level warn \
-      >"$STATE/$n/dockerd.log" 2>&1 &
+      --log-level warn
   done
   for n in "${NODES[@]}"; do
     name=$(ns "$n")
@@ -126,10 +140,10 @@ storage:
 http:
   addr: $NET.1:5000
 YAML
-  nsenter --net="/run/netns/$LAN" docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
+  daemon "$STATE/registry.log" nsenter --net="/run/netns/$LAN" docker-registry serve "$STATE/registry.yml"
   # The load balancer in front of the nodes' proxies: the configuration the docs ship, as is.
-  LB_BIND="$NET.1:80" NODE_1=$(node_addr 1) NODE_2=$(node_addr 2) NODE_3=$(node_addr 3) \
-    nsenter --net="/run/netns/$LAN" haproxy -f "$(dirname "$0")/../deploy/swarm/haproxy.cfg" >"$STATE/haproxy.log" 2>&1 &
+  daemon "$STATE/haproxy.log" env LB_BIND="$NET.1:80" NODE_1="$(node_addr 1)" NODE_2="$(node_addr 2)" \
+    NODE_3="$(node_addr 3)" nsenter --net="/run/netns/$LAN" haproxy -f "$(dirname "$0")/../deploy/swarm/haproxy.cfg"
   log "registry on $NET.1:5000, load balancer on $NET.1:80"
 }
 
