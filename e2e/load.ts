@@ -115,7 +115,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function postLikeThePage(
   url: string,
   init: RequestInit & { signal: AbortSignal },
-  onRetry: () => void = () => undefined,
+  /** Told of each retry, with the first answer (none after a network error). */
+  onRetry: (first: Response | undefined) => void = () => undefined,
 ): Promise<Response> {
   let first: Response | undefined;
   try {
@@ -125,7 +126,7 @@ export async function postLikeThePage(
   } catch (error) {
     if (init.signal.aborted) throw error;
   }
-  onRetry();
+  onRetry(first);
   const retryAfter = Number(first?.headers.get('retry-after') ?? Number.NaN);
   await sleep(Number.isFinite(retryAfter) ? Math.min(retryAfter * 1000, 2000) : 1000);
   return fetch(url, init);

@@ -219,24 +219,19 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           });
           const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
           const started = Date.now();
-          let first = true;
-          const record = async (response: Response) => {
-            if (first) {
-              const type = response.headers.get('content-type') ?? '';
-              attempts.push({
-                status: response.status,
-                ms: Date.now() - started,
-                json: type.startsWith('application/json'),
-              });
-            }
-            first = false;
-            return response;
+          const record = (first: Response | undefined) => {
+            const json = (first?.headers.get('content-type') ?? '').startsWith('application/json');
+            attempts.push({ status: first?.status ?? 'error', ms: Date.now() - started, json });
           };
-          return postLikeThePage(url, { method: 'POST', headers, body, signal }, () => {
-            if (first) attempts.push({ status: 'error', ms: Date.now() - started, json: false });
-            first = false;
+          let retry = false;
+          return postLikeThePage(url, { method: 'POST', headers, body, signal }, (first) => {
+            record(first);
+            retry = true;
             retried += 1;
-          }).then(record);
+          }).then((response) => {
+            if (!retry) record(response);
+            return response;
+          });
         },
         onResponse: (index, response, body) => {
           if (response.status === 201) acknowledged.set(`${runId} #${index}`, (JSON.parse(body) as { id: string }).id);
