@@ -132,6 +132,27 @@ export async function postLikeThePage(
   return fetch(url, init);
 }
 
+/** Polls `check` every `everyMs` until it returns a value, or fails with the last reason after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 180_000,
+  everyMs = 1000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
+
 /** Responses with a 5xx status. */
 export function serverErrors(result: LoadResult): number {
   return Object.entries(result.statuses)

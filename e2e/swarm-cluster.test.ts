@@ -13,7 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, Stack, run } from '../scripts/lib/stack.js';
-import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, type LoadResult } from './load.js';
+import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, waitFor, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const HARNESS = `${REPO_ROOT}e2e/swarm-cluster.sh`;
@@ -69,22 +69,6 @@ function secret(node: Node, name: string, value: string): Promise<void> {
 async function harness(...args: string[]): Promise<void> {
   const result = await run('bash', [HARNESS, ...args], { timeoutMs: 180_000 });
   if (result.code !== 0) throw new Error(`swarm-cluster.sh ${args.join(' ')}: ${result.stderr}`);
-}
-
-/** Polls `check` until it returns a value, or fails with the last reason after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000, everyMs = 500) {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
 }
 
 /**
@@ -297,8 +281,11 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await harness('cut', String(node));
     cut.add(node);
     if (manager === node) manager = NODES.find((n) => !cut.has(n))!;
-    await waitFor(`node-${node} marked Down`, async () =>
-      (await nodes()).get(`node-${node}`)?.state === 'Down' ? true : undefined,
+    await waitFor(
+      `node-${node} marked Down`,
+      async () => ((await nodes()).get(`node-${node}`)?.state === 'Down' ? true : undefined),
+      180_000,
+      500,
     );
     return Date.now() - at;
   }
@@ -308,8 +295,11 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const at = Date.now();
     await harness('mend', String(node));
     cut.delete(node);
-    await waitFor(`node-${node} Ready`, async () =>
-      (await nodes()).get(`node-${node}`)?.state === 'Ready' ? true : undefined,
+    await waitFor(
+      `node-${node} Ready`,
+      async () => ((await nodes()).get(`node-${node}`)?.state === 'Ready' ? true : undefined),
+      180_000,
+      500,
     );
     await waitFor('every service converged', converged);
     return Date.now() - at;
@@ -421,12 +411,17 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await sleep(3000);
     const cutAt = Date.now();
     const detect = await cutOff(lost);
-    const rescheduled = await waitFor('the lost back-end and front-end tasks running elsewhere', async () => {
-      const [backEnd, frontEnd] = await Promise.all([tasksByNode('back-end'), tasksByNode('front-end')]);
-      const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
-      const elsewhere = !backEnd[`node-${lost}`] && !frontEnd[`node-${lost}`];
-      return elsewhere && sum(backEnd) === 3 && sum(frontEnd) === 3 ? Date.now() - cutAt : undefined;
-    });
+    const rescheduled = await waitFor(
+      'the lost back-end and front-end tasks running elsewhere',
+      async () => {
+        const [backEnd, frontEnd] = await Promise.all([tasksByNode('back-end'), tasksByNode('front-end')]);
+        const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
+        const elsewhere = !backEnd[`node-${lost}`] && !frontEnd[`node-${lost}`];
+        return elsewhere && sum(backEnd) === 3 && sum(frontEnd) === 3 ? Date.now() - cutAt : undefined;
+      },
+      180_000,
+      500,
+    );
     await sleep(Math.max(0, 30_000 - (Date.now() - cutAt)));
     const back = await mend(lost);
     await sleep(3000);
@@ -514,6 +509,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
         return next && next !== leader ? { next, ms: Date.now() - cutAt } : undefined;
       },
       120_000,
+      500,
     );
     const services = await docker(manager, ['service', 'ls', '--format', '{{.Name}}']);
     expect(services.split('\n').sort()).toEqual(['back-end', 'db', 'front-end', 'proxy'].map(service));

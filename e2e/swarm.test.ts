@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
-import { describeLoad, serverErrors, startLoad } from './load.js';
+import { describeLoad, serverErrors, startLoad, waitFor } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const NAME = `softy-pinko-e2e-${process.pid}`;
@@ -66,22 +66,6 @@ async function startRegistry(): Promise<{ address: string; stop: () => void }> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls `check` until it returns a value, or fails with the last reason after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(1000);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
 }
 
 /** What the stack still owns: services, containers and networks carrying its namespace label. */
