@@ -372,6 +372,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   }, 900_000);
 
   afterAll(async () => {
+    // The balancer's view: when it took each node out and back, and what it could not serve.
+    const log = await run('cat', ['/var/lib/softy-pinko-node/haproxy.log']);
+    const events = log.stdout.split('\n').filter((line) => / is (UP|DOWN)| 50[234] /.test(line));
+    console.log(`[cluster] HAProxy:\n${events.slice(0, 40).join('\n')}`);
     forwarder?.close();
     for (const image of pushed) await run('docker', ['rmi', image]);
     await harness('down');
