@@ -150,9 +150,10 @@ describe('deploy/swarm/docker-stack.yml', () => {
     }
   });
 
-  it('front-end and back-end start the new task before stopping the old; the proxy and database cannot', () => {
-    for (const name of ['front-end', 'back-end'])
-      expect(stack.services[name].deploy.update_config.order).toBe('start-first');
-    for (const name of ['proxy', 'db']) expect(stack.services[name].deploy.update_config.order).toBe('stop-first');
+  it('every update stops a task before starting its successor: the spread over nodes and the ports stay as placed', () => {
+    for (const [name, service] of services) {
+      expect(service.deploy.update_config.order, name).toBe('stop-first');
+      if (service.deploy.rollback_config) expect(service.deploy.rollback_config.order, name).toBe('stop-first');
+    }
   });
 });
