@@ -396,14 +396,8 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
       return [...nodes].sort();
     };
     // The proxies learn a new task's address from Swarm's DNS within seconds of its start.
-    const nodes = await waitFor(
-      'back-ends answering from three machines',
-      async () => {
-        const seen = await answering();
-        return seen.length === 3 ? seen : undefined;
-      },
-      60_000,
-    );
+    const fromThree = async () => ((seen) => (seen.length === 3 ? seen : undefined))(await answering());
+    const nodes = await waitFor('back-ends answering from three machines', fromThree, 60_000);
     console.log(
       `[scenario] a. spread: back-end replicas answered from ${nodes.join(', ')} (${seconds(Date.now() - started)})`,
     );
