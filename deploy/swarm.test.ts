@@ -57,21 +57,38 @@ if (!docker) {
 
 describe('deploy/swarm/docker-stack.yml', () => {
   it.skipIf(!docker)("passes Docker's own schema (`docker stack config`), which refuses unknown keys", async () => {
-    const { stdout } = await execFileAsync(docker!, ['stack', 'config', '-c', stackFile], { timeout: 60_000 });
+    const env = { ...process.env, REGISTRY: 'registry.example.com:5000', TAG: '1.0.0' };
+    const { stdout } = await execFileAsync(docker!, ['stack', 'config', '-c', stackFile], { timeout: 60_000, env });
     expect(Object.keys(parse(stdout).services).sort()).toEqual(Object.keys(stack.services).sort());
     // The same check refuses a misspelled key, so passing it means something.
     const misspelled = `${mkdtempSync(`${tmpdir()}/stack-`)}/docker-stack.yml`;
     writeFileSync(misspelled, readFileSync(stackFile, 'utf8').replace('endpoint_mode: dnsrr', 'endpoint_mod: dnsrr'));
-    await expect(execFileAsync(docker!, ['stack', 'config', '-c', misspelled], { timeout: 60_000 })).rejects.toThrow(
-      /endpoint_mod/,
-    );
+    await expect(
+      execFileAsync(docker!, ['stack', 'config', '-c', misspelled], { timeout: 60_000, env }),
+    ).rejects.toThrow(/endpoint_mod/);
   });
+
+  it.skipIf(!docker)(
+    'refuses to deploy without REGISTRY or TAG: every node pulls, and `latest` is never implied',
+    async () => {
+      for (const missing of ['REGISTRY', 'TAG']) {
+        const env = { ...process.env, REGISTRY: 'registry.example.com:5000', TAG: '1.0.0', [missing]: '' };
+        await expect(
+          execFileAsync(docker!, ['stack', 'config', '-c', stackFile], { timeout: 60_000, env }),
+        ).rejects.toThrow(new RegExp(`required variable ${missing} is missing`));
+      }
+    },
+  );
 
   it('every Compose service has a Swarm service, from the image `docker compose build` makes', () => {
     expect(Object.keys(compose)).toEqual(expect.arrayContaining(['front-end', 'back-end', 'proxy']));
     for (const [name, service] of Object.entries(compose)) {
       expect(stack.services[name], `Compose service ${name}`).toBeDefined();
-      if (service.build) expect(stack.services[name].image).toBe(`\${REGISTRY:-}${service.image}`);
+      if (!service.build) continue;
+      const [image] = String(service.image).split(':');
+      expect(stack.services[name].image).toMatch(
+        new RegExp(`^\\$\\{REGISTRY:\\?[^}]+\\}/${image}:\\$\\{TAG:\\?[^}]+\\}$`),
+      );
     }
   });
 
@@ -132,10 +149,23 @@ describe('deploy/swarm/docker-stack.yml', () => {
     }
   });
 
-  it('front-end and back-end start the new task before stopping the old; the proxy and database cannot', () => {
-    for (const name of ['front-end', 'back-end'])
-      expect(stack.services[name].deploy.update_config.order).toBe('start-first');
-    for (const name of ['proxy', 'db']) expect(stack.services[name].deploy.update_config.order).toBe('stop-first');
+  it('placement: the database pinned to its labelled node, replicas spread, the proxy on visitor-facing nodes', () => {
+    const { db, proxy } = stack.services;
+    expect(db.deploy.placement.constraints).toEqual(['node.labels.softy-pinko.db == true']);
+    expect(proxy.deploy.placement.constraints).toEqual(['node.labels.softy-pinko.edge == true']);
+    for (const name of ['front-end', 'back-end']) {
+      expect(stack.services[name].deploy.placement.preferences, name).toEqual([
+        { spread: 'node.labels.softy-pinko.zone' },
+      ]);
+      expect(stack.services[name].deploy.replicas, name).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('every update stops a task before starting its successor: the spread over nodes and the ports stay as placed', () => {
+    for (const [name, service] of services) {
+      expect(service.deploy.update_config.order, name).toBe('stop-first');
+      if (service.deploy.rollback_config) expect(service.deploy.rollback_config.order, name).toBe('stop-first');
+    }
   });
 
   it("the proxy's stop grace period covers its longest proxied request, in Compose and in Swarm", () => {

@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Stack, freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
-import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
+import {
+  describeLoad,
+  postLikeThePage,
+  printProxyServerErrors,
+  serverErrors,
+  startLoad,
+  visit,
+  type LoadResult,
+} from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const PROJECT = 'softy-pinko-deploy';
@@ -88,46 +96,18 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     return { result: result!, results };
   }
 
-  /** A visitor: the page, then every asset it names; the answer is the first one that is not a 200. */
-  async function visit(signal: AbortSignal): Promise<Response> {
-    const page = await fetch(`${stack.baseUrl}/`, { signal });
-    const html = await page.text();
-    if (page.status !== 200) return new Response(null, { status: page.status });
-    for (const [, asset] of html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)) {
-      const res = await fetch(`${stack.baseUrl}${asset}`, { signal });
-      await res.arrayBuffer();
-      if (res.status !== 200) return new Response(null, { status: res.status });
-    }
-    return new Response(null, { status: 200, headers: page.headers });
-  }
-
   let retried = 0;
-
-  /**
-   * Posts as the page does (front-end/src/contact-form.ts): once more, with the same Idempotency-Key, after
-   * a network error or a 503, Retry-After honoured up to 2 s. A visitor sees only the second answer.
-   */
-  async function postLikeThePage(url: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
-    let first: Response | undefined;
-    try {
-      first = await fetch(url, init);
-      if (first.status !== 503) return first;
-      await first.arrayBuffer();
-    } catch (error) {
-      if (init.signal.aborted) throw error;
-    }
-    retried += 1;
-    const retryAfter = Number(first?.headers.get('retry-after') ?? Number.NaN);
-    await sleep(Number.isFinite(retryAfter) ? Math.min(retryAfter * 1000, 2000) : 1000);
-    return fetch(url, init);
-  }
 
   /** Runs `operation` between 3 s of steady load before and after; returns each kind's tally. */
   async function underLoad(scenario: string, operation: () => Promise<void>): Promise<LoadResult[]> {
     const run_ = randomUUID().slice(0, 8);
     retried = 0;
     const loads = [
-      startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs: LOAD_CEILING_MS, send: (_, s) => visit(s) }),
+      startLoad(`${stack.baseUrl}/`, {
+        ratePerSecond: 20,
+        maxDurationMs: LOAD_CEILING_MS,
+        send: (_, s) => visit(stack.baseUrl, s),
+      }),
       startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs: LOAD_CEILING_MS }),
       startLoad(`${stack.baseUrl}/api/contact`, {
         ratePerSecond: 20,
@@ -135,12 +115,11 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
         send: (index, signal) => {
           const body = { name: `Deploy ${index}`, email: 'deploy@example.com', message: `${run_} #${index}` };
           const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
-          return postLikeThePage(`${stack.baseUrl}/api/contact`, {
-            method: 'POST',
-            headers,
-            body: JSON.stringify(body),
-            signal,
-          });
+          return postLikeThePage(
+            `${stack.baseUrl}/api/contact`,
+            { method: 'POST', headers, body: JSON.stringify(body), signal },
+            () => (retried += 1),
+          );
         },
         onResponse: (index, response, body) => {
           if (response.status === 201) acknowledged.set(`${run_} #${index}`, (JSON.parse(body) as { id: string }).id);

@@ -93,6 +93,66 @@ export function startLoad(url: string, options: LoadOptions): RunningLoad {
   };
 }
 
+/** A visitor: the page, then every asset it names; the answer is the first one that is not a 200. */
+export async function visit(base: string, signal: AbortSignal): Promise<Response> {
+  const page = await fetch(`${base}/`, { signal });
+  const html = await page.text();
+  if (page.status !== 200) return new Response(null, { status: page.status });
+  for (const [, asset] of html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)) {
+    const res = await fetch(`${base}${asset}`, { signal });
+    await res.arrayBuffer();
+    if (res.status !== 200) return new Response(null, { status: res.status });
+  }
+  return new Response(null, { status: 200, headers: page.headers });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Posts as the page does (front-end/src/contact-form.ts): once more, with the same Idempotency-Key, after
+ * a network error or a 503, Retry-After honoured up to 2 s. A visitor sees only the second answer.
+ */
+export async function postLikeThePage(
+  url: string,
+  init: RequestInit & { signal: AbortSignal },
+  /** Told of each retry, with the first answer (none after a network error). */
+  onRetry: (first: Response | undefined) => void = () => undefined,
+): Promise<Response> {
+  let first: Response | undefined;
+  try {
+    first = await fetch(url, init);
+    if (first.status !== 503) return first;
+    await first.arrayBuffer();
+  } catch (error) {
+    if (init.signal.aborted) throw error;
+  }
+  onRetry(first);
+  const retryAfter = Number(first?.headers.get('retry-after') ?? Number.NaN);
+  await sleep(Number.isFinite(retryAfter) ? Math.min(retryAfter * 1000, 2000) : 1000);
+  return fetch(url, init);
+}
+
+/** Polls `check` every `everyMs` until it returns a value, or fails with the last reason after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 180_000,
+  everyMs = 1000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
+
 /** Responses with a 5xx status. */
 export function serverErrors(result: LoadResult): number {
   return Object.entries(result.statuses)

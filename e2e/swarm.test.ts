@@ -1,20 +1,25 @@
 /**
  * deploy/swarm/docker-stack.yml deployed for real, on a single-node swarm of this machine's Docker engine:
- * the page and the API through the proxy, the back-end scaled 1 → 3 with an even spread, a rolling update
+ * the images from a registry on loopback, the node labelled as the stack file's placement asks, the page and
+ * the API through the proxy, the back-end scaled 1 → 3 with an even spread, a rolling update
  * of the back-end under a steady load with no failed request, and `docker stack rm` leaving nothing.
  * A swarm this suite starts is left again afterwards; one that was already active is used and kept.
  * Every request stays on loopback (`--advertise-addr 127.0.0.1`, the proxy's port in host mode).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, Stack, databaseSecretsEnv, freePort, run } from '../scripts/lib/stack.js';
-import { describeLoad, serverErrors, startLoad } from './load.js';
+import { describeLoad, serverErrors, startLoad, waitFor } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const NAME = `softy-pinko-e2e-${process.pid}`;
 const STACK_FILE = `${REPO_ROOT}deploy/swarm/docker-stack.yml`;
 const SECRETS = ['softy-pinko-postgres-password', 'softy-pinko-database-url'];
 const RATE = 100; // requests per second during the rolling update, as in the manual trial
+const LABELS = ['softy-pinko.db=true', 'softy-pinko.edge=true', 'softy-pinko.zone=single'];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,20 +43,29 @@ async function pipeInto(args: string[], input: string): Promise<{ code: number; 
   });
 }
 
-/** Polls `check` until it returns a value, or fails with the last reason after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(1000);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+/**
+ * Debian's docker-registry on a free loopback port, its storage in a temporary directory (removed by stop()).
+ * Docker pushes to and pulls from a registry on 127.0.0.0/8 over plain HTTP without being told to.
+ */
+async function startRegistry(): Promise<{ address: string; stop: () => void }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'softy-pinko-registry-'));
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  const { spawn } = await import('node:child_process');
+  const server = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  const address = `127.0.0.1:${port}`;
+  await waitFor('the registry', async () => ((await fetch(`http://${address}/v2/`)).ok ? true : undefined), 30_000);
+  return {
+    address,
+    stop: () => {
+      server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** What the stack still owns: services, containers and networks carrying its namespace label. */
@@ -71,6 +85,8 @@ async function leftovers(): Promise<string[]> {
 
 describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a single-node swarm', () => {
   let startedSwarm = false;
+  let nodeId = '';
+  let registry: { address: string; stop: () => void } | undefined;
   let base: string;
   const env: NodeJS.ProcessEnv = {};
 
@@ -107,18 +123,30 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
     } else if (state !== 'active') {
       throw new Error(`this Docker engine's swarm is ${state}; expected inactive or active`);
     }
-    // The images `docker compose build` makes, under the stack suite's tag (layers are shared with it).
+    // The images `docker compose build` makes, under the stack suite's tag (layers are shared with it),
+    // pushed to a registry on loopback: the stack file takes its images from a registry, as every node must.
     const port = await freePort();
+    registry = await startRegistry();
     Object.assign(env, {
       TAG: 'e2e',
-      REGISTRY: '',
+      REGISTRY: registry.address,
       PROXY_PORT: String(port),
       API_RATE_LIMIT: '100000r/s',
       API_RATE_BURST: '100000',
     });
     // The database's image too: the PostgreSQL override builds it (FROM POSTGRES_IMAGE, from .env offline).
-    const files = [`${REPO_ROOT}docker-compose.postgres.yml`];
-    await new Stack(inject('compose'), NAME, port, await databaseSecretsEnv(), { files }).execLoud(['build']);
+    await new Stack(inject('compose'), NAME, port, await databaseSecretsEnv(), {
+      files: [`${REPO_ROOT}docker-compose.postgres.yml`],
+    }).execLoud(['build']);
+    for (const image of ['front-end', 'back-end', 'proxy', 'db']) {
+      const pushed = `${registry.address}/softy-pinko-${image}:e2e`;
+      await docker(['tag', `softy-pinko-${image}:e2e`, pushed]);
+      await docker(['push', '--quiet', pushed], { timeoutMs: 600_000 });
+      await docker(['rmi', pushed]);
+    }
+    // The placement labels the stack file reads: this one node holds the database and faces visitors.
+    nodeId = await docker(['info', '--format', '{{.Swarm.NodeID}}']);
+    await docker(['node', 'update', ...LABELS.flatMap((label) => ['--label-add', label]), nodeId]);
     // Left over from an aborted run: the names are the stack file's, so they must be free.
     for (const secret of SECRETS) await run('docker', ['secret', 'rm', secret]);
     const password = randomBytes(18).toString('hex');
@@ -128,7 +156,7 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
     });
     const deployed = await run(
       'docker',
-      ['stack', 'deploy', '--resolve-image', 'never', '--detach=true', '-c', STACK_FILE, NAME],
+      ['stack', 'deploy', '--with-registry-auth', '--detach=true', '-c', STACK_FILE, NAME],
       {
         env,
         timeoutMs: 120_000,
@@ -148,7 +176,16 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
     // Data volumes outlive `stack rm` by design; this one was only ever test data.
     await run('docker', ['volume', 'rm', `${NAME}_db-data`]);
     for (const secret of SECRETS) await run('docker', ['secret', 'rm', secret]);
+    if (nodeId && !startedSwarm) {
+      await run('docker', [
+        'node',
+        'update',
+        ...LABELS.flatMap((label) => ['--label-rm', label.split('=')[0]!]),
+        nodeId,
+      ]);
+    }
     if (startedSwarm) await run('docker', ['swarm', 'leave', '--force']);
+    registry?.stop();
   }, 300_000);
 
   it('serves the page and the API through the proxy', async () => {
