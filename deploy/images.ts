@@ -146,8 +146,8 @@ export function backEndDrainSeconds(): number {
 export function proxyReadTimeoutSeconds(): number {
   const files = ['proxy/proxy.conf', ...listed('proxy/snippets'), ...listed('proxy/templates')];
   const found = files
-    .flatMap((file) => [...read(file).matchAll(/proxy_read_timeout\s+(\d+)s?;/g)])
-    .map((m) => Number(m[1]));
+    .flatMap((file) => [...read(file).matchAll(/proxy_read_timeout\s+(\d+)(ms|s)?;/g)])
+    .map((m) => Number(m[1]) / (m[2] === 'ms' ? 1000 : 1));
   if (found.length === 0) throw new Error("no proxy_read_timeout in the proxy's configuration");
   return Math.max(...found);
 }
