@@ -178,9 +178,12 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   }
 
   async function converged(): Promise<true | undefined> {
-    const lines = await docker(manager, ['service', 'ls', '--format', '{{.Name}} {{.Replicas}}'], 10_000);
-    const all = lines.split('\n').map((line) => line.split(' ')[1]!);
-    return all.length === 4 && all.every((r) => /^(\d+)\/\1\b/.test(r)) ? true : undefined;
+    const lines = await docker(manager, ['service', 'ls', '--format', '{{.Replicas}}'], 10_000);
+    const all = lines.split('\n');
+    // The migrate job has run to completion (`0/1 (1/1 completed)`); every other service has all its tasks.
+    const done = (replicas: string) =>
+      replicas.includes('completed') ? /\((\d+)\/\1 completed\)/.test(replicas) : /^(\d+)\/\1\b/.test(replicas);
+    return all.length === 5 && all.every(done) ? true : undefined;
   }
 
   /** The page and the API answer through the balancer. */
@@ -556,7 +559,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
       500,
     );
     const services = await docker(manager, ['service', 'ls', '--format', '{{.Name}}']);
-    expect(services.split('\n').sort()).toEqual(['back-end', 'db', 'front-end', 'proxy'].map(service));
+    expect(services.split('\n').sort()).toEqual(['back-end', 'db', 'front-end', 'migrate', 'proxy'].map(service));
     await sleep(Math.max(0, 20_000 - (Date.now() - cutAt)));
     const back = await mend(node);
     await sleep(3000);
