@@ -98,7 +98,8 @@ export async function visit(base: string, signal: AbortSignal): Promise<Response
   const page = await fetch(`${base}/`, { signal });
   const html = await page.text();
   if (page.status !== 200) return new Response(null, { status: page.status });
-  for (const [, asset] of html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)) {
+  // Stylesheets and images by attribute; the script through the page's inline loader's import().
+  for (const [, asset] of html.matchAll(/(?:href=|src=|import\()"(\/assets\/[^"]+)"/g)) {
     const res = await fetch(`${base}${asset}`, { signal });
     await res.arrayBuffer();
     if (res.status !== 200) return new Response(null, { status: res.status });
