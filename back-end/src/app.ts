@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -12,6 +11,7 @@ import contact from './routes/contact.js';
 import health from './routes/health.js';
 import hello from './routes/hello.js';
 import { trustedProxies as trustedProxiesOf } from './trusted-proxies.js';
+import { replicaId } from './replica-id.js';
 
 export interface LoggerOptions {
   level: string;
@@ -36,8 +36,7 @@ export interface AppOptions {
   trustedProxies?: string[];
 }
 
-/** An opaque name for this replica: the first 12 hex digits of its host name's SHA-256, never the name. */
-export const replicaId = (name: string): string => createHash('sha256').update(name).digest('hex').slice(0, 12);
+export { replicaId };
 
 /** Builds the API without listening, so tests can drive it through `app.inject()` with no network. */
 export async function buildApp({

@@ -4,7 +4,6 @@
  * They drive Compose v2 (`docker compose`).
  */
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +11,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-/**
- * The opaque id a replica names itself by in X-Served-By (back-end/src/app.ts, front-end/nginx/40-served-by.sh):
- * the first 12 hex digits of the SHA-256 of its host name, which Docker sets to the container's short id.
- */
-export const replicaId = (hostname: string): string => createHash('sha256').update(hostname).digest('hex').slice(0, 12);
+/** The id a replica names itself by in X-Served-By, from its host name: the back-end's own definition. */
+export { replicaId } from '../../back-end/src/replica-id.js';
 
 const execFileAsync = promisify(execFile);
 
