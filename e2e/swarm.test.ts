@@ -202,15 +202,23 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
   }, 300_000);
 
   it('ran the migrations as a job of the stack, so the back-end stores a message in PostgreSQL', async () => {
-    const states = await docker(['service', 'ps', '--format', '{{.CurrentState}}', `${NAME}_migrate`]);
-    expect(states.split('\n')).toContainEqual(expect.stringMatching(/^Complete/));
+    // The job may still be retrying while PostgreSQL starts; the page can be up before it completes.
+    const states = await waitFor(
+      'the migrate job to complete',
+      async () => {
+        const lines = (await docker(['service', 'ps', '--format', '{{.CurrentState}}', `${NAME}_migrate`])).split('\n');
+        return lines.some((line) => line.startsWith('Complete')) ? lines : undefined;
+      },
+      120_000,
+    );
+    expect(states).toContainEqual(expect.stringMatching(/^Complete/));
     const response = await fetch(`${base}/api/contact`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Swarm', email: 'swarm@example.com', message: 'Stored in PostgreSQL.' }),
     });
     expect(response.status).toBe(201);
-  });
+  }, 180_000);
 
   it('scales the back-end from 1 to 3 replicas, with an even spread', async () => {
     await docker(['service', 'scale', '--detach', `${NAME}_back-end=1`]);
