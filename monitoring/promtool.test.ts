@@ -54,7 +54,7 @@ const ruleTests = (
 ).tests.flatMap((test) => test.alert_rule_test);
 
 describe('the alert rules', () => {
-  it('are the six the README documents', () => {
+  it('are the six docs/monitoring.md documents', () => {
     expect(rules.map((rule) => rule.alert).sort()).toEqual([
       'ApiHelloSlowP99',
       'ApiHighErrorRatio',
