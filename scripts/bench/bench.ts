@@ -211,7 +211,7 @@ function phase1Targets(urls: Urls, asset: string) {
     tuned: target('tuned nginx (keep-alive, access log) → bare `node:http`', `${urls.tuned}/api/hello`),
     apiNaive: target('`GET /api/hello` through the naive nginx', `${urls.naive}/api/hello`),
     proxyNodeHello: target('our proxy → bare `node:http`', `${urls.proxyNodeHello}/api/hello`),
-    apiBefore: target('`GET /api/hello` back-end before issue 20 (145b43d), direct', `${urls.before}/api/hello`),
+    apiBefore: target('`GET /api/hello` baseline back-end (before metrics), direct', `${urls.before}/api/hello`),
     pageProxy: target('`GET /` through our proxy', `${urls.proxy}/`, gzip),
     pageDirect: target('`GET /` front-end direct', `${urls.frontEnd}/`, gzip),
     assetProxy: target(`\`GET ${asset}\` through our proxy`, `${urls.proxy}${asset}`, gzip),

@@ -1,5 +1,5 @@
 /**
- * The bench's durable-write rows (issue 16): `POST /api/contact` through the proxy, every message on disk
+ * The bench's durable-write rows: `POST /api/contact` through the proxy, every message on disk
  * (datasync, or COMMIT) before its 201, for three back-ends measured side by side in the same rounds:
  *
  * - the file store before group commit: the back-end built from BASELINE_COMMIT, one datasync per message,
@@ -22,7 +22,7 @@ import {
 import { check, verdict, type Check } from './checks.js';
 import { RUNS, log, measure, pairedRatio, row, target, warmUp, type Target } from './measure.js';
 
-/** The commit before group commit: its file store is "today's" that issue 16 measures against. */
+/** The baseline: the last commit before group commit, whose file store the durable-write checks measure against. */
 const BASELINE_COMMIT = '145b43da7304f69fc3caaef81136c10b72b12e71';
 const BASELINE_SHORT = BASELINE_COMMIT.slice(0, 7);
 /** Named in docker-compose.bench.yml's baseline-back-end, which Compose never builds itself. */
@@ -50,7 +50,7 @@ export interface PostTargets {
 export const postTargets = (urls: Record<keyof PostTargets, string>): PostTargets => {
   const post = (label: string, url: string): Target => target(label, `${url}/api/contact`, [], WRK_POST);
   return {
-    baseline: post(`\`POST /api/contact\`, file store before group commit (${BASELINE_SHORT})`, urls.baseline),
+    baseline: post('`POST /api/contact`, file store before group commit (baseline)', urls.baseline),
     fileStore: post('`POST /api/contact`, file store with group commit', urls.fileStore),
     postgres: post('`POST /api/contact`, PostgreSQL store', urls.postgres),
   };
@@ -95,7 +95,7 @@ export function measurePosts(postgres: Stack, urls: Omit<Record<keyof PostTarget
   });
 }
 
-/** Issue 16's targets: each store at least SPEED_UP times the file store before group commit, same rounds. */
+/** The durable-write targets: each store at least SPEED_UP times the file store before group commit, same rounds. */
 export function postChecks(t: PostTargets): Record<'fileStore' | 'postgres', Check[]> {
   const vsBaseline = (x: Target): Check[] => [
     check('req/s vs file store before group commit', pairedRatio(x, t.baseline, 'rps'), '≥', SPEED_UP),
@@ -106,7 +106,7 @@ export function postChecks(t: PostTargets): Record<'fileStore' | 'postgres', Che
 /** How the rows are measured, for the report's method line. */
 export const POSTS_METHOD =
   'The `POST /api/contact` rows send a valid JSON message without an Idempotency-Key, so each request stores ' +
-  `one; the file store before group commit is the back-end built from commit ${BASELINE_SHORT} behind a second ` +
+  'one; the file store before group commit is the back-end built from the baseline commit behind a second ' +
   'proxy of our image, PostgreSQL is Compose project softy-pinko-bench-postgres (docker-compose.postgres.yml ' +
   'as shipped).';
 
