@@ -27,8 +27,10 @@ if [ ! -x "$prefix/usr/sbin/dockerd" ] || [ ! -x "$HOME/.docker/cli-plugins/dock
     -o 'APT::Get::List-Cleanup=0' -o 'APT::Sandbox::User=root')
   log "downloading docker.io, containerd and docker-compose from $mirror forky"
   apt-get "${apt_opts[@]}" update -qq
-  (cd "$state" && apt-get "${apt_opts[@]}" download docker.io containerd docker-compose docker-cli 2>/dev/null ||
-    apt-get "${apt_opts[@]}" download docker.io containerd docker-compose)
+  (cd "$state" && {
+    apt-get "${apt_opts[@]}" download docker.io containerd docker-compose docker-cli 2>/dev/null ||
+      apt-get "${apt_opts[@]}" download docker.io containerd docker-compose
+  })
   mkdir -p "$prefix"
   for deb in "$state"/*.deb; do dpkg-deb -x "$deb" "$prefix"; done
   mkdir -p "$HOME/.docker/cli-plugins"

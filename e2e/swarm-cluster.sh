@@ -49,6 +49,7 @@ kill_node() {
   local dir
   for dir in /sys/fs/cgroup/*/"$name"; do
     [ -d "$dir" ] || continue
+    # shellcheck disable=SC2038 # xargs reads the PIDs the files hold, not file names
     find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null || true
   done
 }
@@ -102,6 +103,7 @@ up() {
     mkdir -p "$STATE/$n"
     # Everything of its own, so no two hosts collide: sockets, state, cgroups, local networks.
     # A UTS namespace too, so each host has a name of its own (node-1 …) in `docker node ls`.
+    # shellcheck disable=SC2016 # $0 and $@ are the inner sh's: its host name, then dockerd and its flags
     daemon "$STATE/$n/dockerd.log" nsenter --net="/run/netns/$name" \
       unshare --uts sh -c 'hostname "$0" && exec "$@"' "node-$n" dockerd \
       --host "unix:///run/$name.sock" \

@@ -33,6 +33,7 @@ fail() {
 
 # Whether every space-separated word of $2 matches the extended regex $1.
 each_matches() {
+  # shellcheck disable=SC2086 # split into words on purpose; set -f keeps them from being globbed
   [ -z "$2" ] || ! printf '%s\n' $2 | grep -Evq "^($1)\$"
 }
 
@@ -70,6 +71,7 @@ echo "$STUB_STATUS_LISTEN" | grep -Eqx "(([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa
 each_matches "$address(/[0-9]{1,3})?" "$TRUSTED_PROXIES" ||
   fail "TRUSTED_PROXIES must be addresses or CIDRs separated by spaces, got '$TRUSTED_PROXIES'"
 # localhost and 127.0.0.1 are always in the template's server_name: listed twice, nginx would warn.
+# shellcheck disable=SC2086 # one name a line: split into words on purpose, and set -f stops globbing
 SERVER_NAME=$(printf '%s\n' $SERVER_NAME | grep -Fvix -e localhost -e 127.0.0.1 | sort -uf | tr '\n' ' ')
 
 src=${NGINX_SOURCE_DIR:-/etc/nginx}
@@ -82,6 +84,7 @@ export API_RATE_LIMIT API_RATE_BURST SERVER_NAME PUBLIC_HTTPS_PORT FRONT_END_HOS
   RESOLVER_IPV6 STUB_STATUS_LISTEN
 # Only these are filled in: nginx's own $variables stay as they are.
 render() {
+  # shellcheck disable=SC2016 # envsubst's list of the variables to fill in: the names, unexpanded
   envsubst '${API_RATE_LIMIT} ${API_RATE_BURST} ${SERVER_NAME} ${PUBLIC_HTTPS_PORT} ${FRONT_END_HOST}
     ${BACK_END_HOST} ${RESOLVER} ${RESOLVER_IPV6} ${STUB_STATUS_LISTEN}' <"$src/$1" >"$out/conf.d/$(basename "$1")"
 }

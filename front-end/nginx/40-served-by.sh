@@ -6,4 +6,5 @@
 set -eu
 out=${NGINX_OUTPUT_DIR:-/tmp/nginx}
 id=$(tr -d '\n' </proc/sys/kernel/hostname | sha256sum | cut -c1-12)
+# shellcheck disable=SC2016 # $served_by is nginx's variable, not the shell's
 printf '# Written at start-up by %s.\nmap "" $served_by {\n    default "%s";\n}\n' "$0" "$id" >"$out/conf.d/served-by.conf"
