@@ -2,11 +2,16 @@
  * Contact messages in PostgreSQL (docker-compose.postgres.yml) with the back-end scaled to 3, under POST load:
  * every acknowledged message is stored exactly once while a replica is killed, the API answers only 201s and
  * JSON 503s while the database is stopped and recovers by itself, and the page's own retry stores one row.
+ * Last, `npm run deploy` ships a back-end with a new migration: applied before the new back-end starts, while
+ * the old one serves with no failed request; a migration that fails changes nothing.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
-import { describeLoad, startLoad, type LoadResult } from './load.js';
+import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, type LoadResult } from './load.js';
 import {
   REPO_ROOT,
   Stack,
@@ -14,13 +19,29 @@ import {
   dotEnv,
   freePort,
   imageExists,
+  replicaId,
   run,
   runLoud,
+  type RunResult,
 } from '../scripts/lib/stack.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 100; // POSTs per second, spread over 3 replicas
+const BACK_END = 'softy-pinko-back-end:e2e';
+/** What the deploy scenario builds its next versions on: the back-end the stack runs, under a tag of its own. */
+const BACK_END_BASE = 'softy-pinko-back-end:e2e-postgres-base';
+/** Marks those next versions, so the ones no tag names any more are pruned afterwards. */
+const NEXT_LABEL = 'org.softy-pinko.e2e=postgres-deploy';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const imageId = async (reference: string) =>
+  (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).stdout.trim();
+
+/** The repository's migration files, in order, e.g. ['001_contact_messages.sql']. */
+const shippedMigrations = (): string[] =>
+  readdirSync(`${REPO_ROOT}back-end/src/migrations`)
+    .filter((name) => name.endsWith('.sql'))
+    .sort();
 
 /** postgres:17, or the look-alike images:offline builds when no registry answers (it writes POSTGRES_IMAGE). */
 async function ensurePostgresImage(): Promise<void> {
@@ -120,6 +141,99 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     return found;
   }
 
+  let overrides: string | undefined;
+  /** The back-end image the stack was built with, once the deploy scenario has moved its tag. */
+  let backEndBuilt: string | undefined;
+  /** The migration the deploy scenario shipped (file name → SQL), which the release after it carries too. */
+  let shippedByDeploy: Record<string, string> | undefined;
+
+  /** Runs `npm run deploy` against this stack with its own settings and `files` layered over its Compose files. */
+  async function deploy(files: string[]): Promise<RunResult> {
+    const composeFiles = ['docker-compose.yml', 'docker-compose.postgres.yml', ...files];
+    const result = await run(
+      'npm',
+      [
+        'run',
+        '--silent',
+        'deploy',
+        '--',
+        '--project-name',
+        stack.project,
+        ...composeFiles.flatMap((file) => ['--file', file]),
+      ],
+      { env: stack.env, timeoutMs: 600_000 },
+    );
+    console.log(`[deploy] exit ${result.code}\n${result.stdout}${result.stderr}`);
+    return result;
+  }
+
+  /** A Compose override whose back-end is the one built from source plus `migrations` (file name → SQL). */
+  function nextBackEnd(name: string, migrations: Record<string, string>): string {
+    overrides ??= mkdtempSync(join(tmpdir(), 'softy-pinko-postgres-deploy-'));
+    const dockerfile = join(overrides, `${name}.Dockerfile`);
+    const steps = Object.entries(migrations).map(([file, sql]) => `RUN echo '${sql}' > dist/migrations/${file}`);
+    const lines = ['ARG BASE', 'FROM ${BASE}', `LABEL ${NEXT_LABEL}`, 'USER 0', ...steps, 'USER 1000:1000'];
+    writeFileSync(dockerfile, `${lines.join('\n')}\n`);
+    const file = join(overrides, `${name}.yml`);
+    const build = { dockerfile, args: { BASE: BACK_END_BASE } };
+    writeFileSync(file, JSON.stringify({ services: { 'back-end': { build } } }));
+    return file;
+  }
+
+  /**
+   * The page's visitors while `operation` runs, with 3 s before and after: page visits with their assets, the
+   * greeting, and contact POSTs sent as the page sends them (one retry with the same key); 100 requests a second.
+   */
+  async function visitorLoad(scenario: string, operation: () => Promise<void>) {
+    const keys = new Map<number, string>();
+    const acknowledged = new Map<string, string>(); // idempotency key → the id its 201 carried
+    let retried = 0;
+    const maxDurationMs = 300_000;
+    const loads = [
+      startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs, send: (_, s) => visit(stack.baseUrl, s) }),
+      startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs }),
+      startLoad(contactUrl, {
+        ratePerSecond: 20,
+        maxDurationMs,
+        send: (index, signal) => {
+          keys.set(index, randomUUID());
+          const headers = { 'content-type': 'application/json', 'idempotency-key': keys.get(index)! };
+          const body = JSON.stringify(aMessage(`${scenario} ${index}`));
+          return postLikeThePage(contactUrl, { method: 'POST', headers, body, signal }, () => (retried += 1));
+        },
+        onResponse: (index, response, body) => {
+          if (response.status === 201) acknowledged.set(keys.get(index)!, (JSON.parse(body) as { id: string }).id);
+        },
+      }),
+    ];
+    await sleep(3_000);
+    await operation();
+    await sleep(3_000);
+    const results = await Promise.all(loads.map((load) => load.stop()));
+    ['page visits', '/api/hello', 'POST /api/contact'].forEach((kind, i) =>
+      console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
+    );
+    console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
+    for (const result of results) {
+      expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
+      expect(serverErrors(result), JSON.stringify(result.statuses)).toBe(0);
+      const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
+      expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
+    }
+    return acknowledged;
+  }
+
+  /** Every acknowledged message is stored exactly once, under the id it was acknowledged with. */
+  async function expectStoredOnce(acknowledged: Map<string, string>): Promise<void> {
+    expect(acknowledged.size).toBeGreaterThan(0);
+    const stored = await storedIds([...acknowledged.keys()]);
+    const wrong = [...acknowledged].filter(([key, id]) => stored.get(key)?.join() !== id);
+    expect(wrong, 'acknowledged messages missing, changed or stored twice').toEqual([]);
+  }
+
+  const schemaVersions = async (): Promise<number[]> =>
+    (await sql('SELECT version FROM schema_migrations ORDER BY version')).map(Number);
+
   beforeAll(async () => {
     await ensurePostgresImage();
     // All load comes from one client address, so the per-client API rate limit is lifted here.
@@ -139,6 +253,13 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
 
   afterAll(async () => {
     if (stack) await stack.down();
+    if (overrides) rmSync(overrides, { recursive: true, force: true });
+    // The deploy scenario moved the suite's back-end tag to its next version: back to the one built from source.
+    if (backEndBuilt) {
+      await run('docker', ['tag', backEndBuilt, BACK_END]);
+      await run('docker', ['image', 'rm', BACK_END_BASE, 'softy-pinko-back-end:previous']);
+      await run('docker', ['image', 'prune', '--force', '--filter', `label=${NEXT_LABEL}`]);
+    }
   });
 
   it('keeps db on the internal network only, its data on a named volume, its password in a secret', async () => {
@@ -298,5 +419,105 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     const count = Number((await sql('SELECT count(*) FROM contact_messages'))[0]);
     expect(listed.stdout.trim().split('\n')).toHaveLength(count);
     expect(listed.stderr).toContain(`${count} message(s) in the postgres store`);
+  });
+
+  it('npm run deploy applies a new migration before the new back-end starts; the old one serves, 0 failed', async () => {
+    await stack.waitHealthy();
+    backEndBuilt = await imageId(BACK_END);
+    expect((await run('docker', ['tag', backEndBuilt, BACK_END_BASE])).code).toBe(0);
+    const shipped = shippedMigrations();
+    const versions = shipped.map((name) => Number(name.split('_')[0]));
+    expect(await schemaVersions()).toEqual(versions);
+    // The next release's expand change: a nullable column the running back-end never names.
+    const version = Math.max(...versions) + 1;
+    const migration = `${String(version).padStart(3, '0')}_contact_messages_deploy_source.sql`;
+    shippedByDeploy = { [migration]: 'ALTER TABLE contact_messages ADD COLUMN deploy_source text;' };
+    const next = nextBackEnd('back-end-next', shippedByDeploy);
+    const old = await stack.containers('back-end');
+    expect(old).toHaveLength(3);
+    let result!: RunResult;
+    let deployStartedAt = 0;
+    const acknowledged = await visitorLoad('deploy a back-end with a new migration', async () => {
+      deployStartedAt = Date.now();
+      result = await deploy([next]);
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('deploy: back-end: applying migrations');
+    expect(result.stdout).toContain(`migrate: applied ${migration}`);
+    expect(result.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
+    expect(result.stdout).toMatch(/front-end: unchanged/);
+    expect(result.stdout).toMatch(/proxy: unchanged/);
+    expect(await schemaVersions()).toEqual([...versions, version]);
+    const column = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'deploy_source'";
+    expect(await sql(column)).toEqual(['1']);
+
+    // The database's record of the migration against the engine's of the new back-ends: it came first, and none
+    // of them exited and restarted (as one that found the schema too old would have).
+    const [appliedAt] = (
+      await sql(
+        `SELECT (extract(epoch FROM applied_at) * 1000)::bigint FROM schema_migrations WHERE version = ${version}`,
+      )
+    ).map(Number);
+    const fresh = await stack.containers('back-end');
+    expect(fresh).toHaveLength(3);
+    expect(fresh.filter((id) => old.includes(id))).toEqual([]);
+    const nextImage = await imageId(BACK_END);
+    expect(nextImage).not.toBe(backEndBuilt);
+    const created: number[] = [];
+    for (const id of fresh) {
+      expect(await stack.inspect<string>(id, '.Image')).toBe(nextImage);
+      expect(await stack.inspect<number>(id, '.RestartCount')).toBe(0);
+      created.push(Date.parse(await stack.inspect<string>(id, '.Created')));
+    }
+    const firstCreated = Math.min(...created);
+    console.log(
+      `[scenario] ${migration} applied ${appliedAt! - deployStartedAt} ms into the deploy, ` +
+        `${firstCreated - appliedAt!} ms before the first new back-end was created`,
+    );
+    expect(appliedAt).toBeGreaterThan(deployStartedAt);
+    expect(appliedAt).toBeLessThan(firstCreated);
+
+    // The new back-ends serve, and store on the new schema.
+    const replicas = new Set(
+      await Promise.all(fresh.map(async (id) => replicaId(await stack.inspect<string>(id, '.Config.Hostname')))),
+    );
+    for (let i = 0; i < 10; i += 1) {
+      const res = await fetch(`${stack.baseUrl}/api/hello`);
+      expect(res.status).toBe(200);
+      expect(replicas).toContain(res.headers.get('x-served-by'));
+    }
+    const key = randomUUID();
+    const after = await post(aMessage('after the migration'), { 'idempotency-key': key });
+    expect(after.status).toBe(201);
+    acknowledged.set(key, ((await after.json()) as { id: string }).id);
+    await expectStoredOnce(acknowledged);
+  }, 240_000);
+
+  it('npm run deploy stops at a migration that fails: exit 1, nothing changed, the old back-end serves', async () => {
+    expect(shippedByDeploy, 'the scenario above shipped a migration').toBeDefined();
+    const versions = await schemaVersions();
+    const broken = `${String(Math.max(...versions) + 1).padStart(3, '0')}_broken.sql`;
+    // The release after: the migration shipped above, and one that cannot apply.
+    const next = nextBackEnd('back-end-broken', {
+      ...shippedByDeploy,
+      [broken]: 'ALTER TABLE no_such_table ADD COLUMN x text;',
+    });
+    const before = (await stack.containers('back-end')).sort();
+    const imageBefore = await imageId(BACK_END);
+    let result!: RunResult;
+    const acknowledged = await visitorLoad('deploy a back-end whose migration fails', async () => {
+      result = await deploy([next]);
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`migration ${broken} failed: relation "no_such_table" does not exist`);
+    expect(result.stderr).toContain(
+      'deploy: back-end: the migrations failed (see above); the old version keeps serving',
+    );
+    expect(result.stdout).not.toMatch(/back-end: \d+ new starting/);
+    expect((await stack.containers('back-end')).sort()).toEqual(before);
+    expect(await imageId(BACK_END), 'the tag still names the running version').toBe(imageBefore);
+    expect(await schemaVersions()).toEqual(versions);
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
+    await expectStoredOnce(acknowledged);
   });
 });
