@@ -200,6 +200,9 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     status: number | 'error';
     ms: number;
     json: boolean;
+    at: number;
+    /** Who answered: a back-end replica (its X-Served-By), or a proxy or the balancer answering for it. */
+    from: string;
   }
 
   /**
@@ -210,6 +213,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   function startMixedLoad(label: string, direct?: Node) {
     const runId = randomUUID().slice(0, 8);
     const attempts: Attempt[] = [];
+    const retriesFailed: string[] = [];
     let retried = 0;
     const common = { maxDurationMs: LOAD_CEILING_MS, requestTimeoutMs: 10_000 };
     const loads: [string, ReturnType<typeof startLoad>][] = [];
@@ -238,7 +242,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           const started = Date.now();
           const record = (first: Response | undefined) => {
             const json = (first?.headers.get('content-type') ?? '').startsWith('application/json');
-            attempts.push({ status: first?.status ?? 'error', ms: Date.now() - started, json });
+            const from =
+              first?.headers.get('x-served-by') ??
+              (first?.headers.get('connection') === 'close' ? 'balancer' : first ? 'proxy' : 'none');
+            attempts.push({ status: first?.status ?? 'error', ms: Date.now() - started, json, at: started, from });
           };
           let retry = false;
           return postLikeThePage(url, { method: 'POST', headers, body, signal }, (first) => {
@@ -247,6 +254,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
             retried += 1;
           }).then((response) => {
             if (!retry) record(response);
+            else if (response.status !== 201) {
+              const from = response.headers.get('x-served-by') ?? response.headers.get('connection') ?? 'proxy';
+              retriesFailed.push(`${response.status} at +${Date.now() - started} ms from ${from}`);
+            }
             return response;
           });
         },
@@ -263,6 +274,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
         );
         for (const [kind, result] of Object.entries(results)) console.log(describeLoad(`${label}, ${kind}`, result));
         console.log(`[scenario] ${label}: ${retried} contact POSTs retried by the page's one retry`);
+        if (retriesFailed.length) {
+          const samples = retriesFailed.slice(0, 5).join('; ');
+          console.log(`[scenario] ${label}: ${retriesFailed.length} retries not acknowledged, e.g. ${samples}`);
+        }
         return results;
       },
     };
@@ -512,6 +527,8 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const results = await load.stop();
     const unavailable = during.filter((a) => a.status === 503);
     const slowest = Math.max(0, ...unavailable.map((a) => a.ms));
+    const slow = unavailable.filter((a) => a.ms > 1500).map((a) => `${a.ms} ms at +${a.at - cutAt} ms from ${a.from}`);
+    if (slow.length > 0) console.log(`[scenario] d. 503s slower than 1.5 s: ${slow.join('; ')}`);
     console.log(
       `[scenario] d. database node cut off for ${seconds(mendAt - cutAt)}: detected (Down) after ${seconds(detect)}; ` +
         `first POST attempts while cut: ${during.length}, of them 503 ${unavailable.length} (slowest ${slowest} ms), ` +
@@ -538,9 +555,12 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await expectStoredOnce();
   }, 300_000);
 
-  // Quarantined, an open defect: with node-1 (where the swarm was made) as the leader, cutting it failed 50 and
-  // 79 of about 650 POSTs after the page's one retry in two runs, while GETs had no failure (with node-2 leading
-  // it passed). Scenario c, the same loss on node-2 without the leadership, fails nothing.
+  // Quarantined, an open defect in Swarm's control plane, not in the data path. After the leader is cut, the
+  // managers take 20-55 s to elect another; the new leader then marks a node that was never cut Down when its
+  // agent, still retrying the lost leader, checks in late, and replaces that node's tasks. When that node holds
+  // the database, its task is replaced too (the log shows "terminating connection due to administrator
+  // command", then `db` unresolvable until the new task is healthy): 30-122 POSTs failed after the page's retry
+  // in 4 of 8 runs, GETs none. A 10 s dispatcher heartbeat (a longer grace) did not prevent it.
   it.skip('e. loses the leader manager: another takes over, and visitors see no failure', async () => {
     const leader = [...(await nodes()).entries()].find(([, n]) => n.manager === 'Leader')?.[0];
     const node = Number(leader?.replace('node-', '')) as Node;
@@ -567,6 +587,9 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const back = await mend(node);
     await sleep(3000);
     const results = await load.stop();
+    // The defect (above) shows here: the database's task replaced although its node was never cut.
+    const db = await docker(manager, ['service', 'ps', '--format', '{{.Node}} {{.CurrentState}}', service('db')]);
+    console.log(`[scenario] e. the database's tasks:\n${db}`);
     console.log(
       `[scenario] e. leader ${leader} cut off: ${elected.next} leads after ${seconds(elected.ms)} ` +
         `(service ls works there); back and converged ${seconds(back)} after the link came up`,

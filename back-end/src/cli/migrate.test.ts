@@ -60,7 +60,7 @@ describe.skipIf(postgresSkipReason !== '')('the migrate command', () => {
         "SELECT pg_sleep(2); CREATE TABLE seen AS SELECT current_setting('statement_timeout') AS timeout;",
     });
     expect((await migrateCommand({ DATABASE_URL: url }, dir)).code).toBe(0);
-    // Longer than the server pool's 1.5 s cap, and no cap at all: 0.
+    // Longer than the server pool's 0.8 s cap, and no cap at all: 0.
     expect(await query(url, 'SELECT timeout FROM seen')).toEqual([{ timeout: '0' }]);
   });
 

@@ -84,7 +84,7 @@ const INSERT = `INSERT INTO contact_messages (${COLUMNS}) VALUES ($1, $2, $3, $4
  * no such database) or a failing migration does stop it, with one line that names the cause.
  */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<ContactStore> {
-  const { poolSize = 5, deadlineMs = 1_800, migrationsDir } = options;
+  const { poolSize = 5, deadlineMs = 1_000, migrationsDir } = options;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
   const where = redactDatabaseUrl(url);
   const pool = new pg.Pool({
@@ -93,8 +93,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     // Waiting for a pooled connection counts too: an unreachable server costs a visitor ~1 s, not a hang.
     connectionTimeoutMillis: 1_000,
     idleTimeoutMillis: 30_000,
-    statement_timeout: 1_500,
-    query_timeout: 1_500,
+    // Under the deadline, so the server cancels a slow statement itself rather than leaving it running.
+    statement_timeout: 800,
+    query_timeout: 900,
     keepAlive: true,
     application_name: 'softy-pinko-back-end',
   });
