@@ -3,8 +3,8 @@ import accepts from '@fastify/accepts';
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
 import { StoreUnavailableError, type ContactMessage, type ContactStore } from '../contact-store.js';
+import { errorBody } from '../error-body.js';
 import { parseIdempotencyKey } from '../idempotency-key.js';
-import type { ErrorBody } from '../plugins/errors.js';
 import { RETRY_AFTER_SECONDS } from './health.js';
 
 export interface ContactOptions {
@@ -137,11 +137,7 @@ const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
         // Any other failure leaves through the error handler as a 500: never a 201 for a lost message.
         if (!(error instanceof StoreUnavailableError)) throw error;
         request.log.warn({ err: error }, 'contact message not stored: the store is unavailable');
-        const body: ErrorBody = {
-          statusCode: 503,
-          error: 'Service Unavailable',
-          message: 'Your message could not be stored just now. Please try again in a moment.',
-        };
+        const body = errorBody(503, 'Your message could not be stored just now. Please try again in a moment.');
         return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(body);
       }
       if (fromPlainForm) return reply.redirect(REDIRECT_SENT, 303);
