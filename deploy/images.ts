@@ -92,7 +92,7 @@ export function imageFacts(service: (typeof ourImages)[number]): ImageFacts {
   }
   // The back-end's metrics port: METRICS_PORT's default in its config.
   const config = service === 'back-end' ? read('back-end/src/config.ts') : '';
-  const metrics = /env\.METRICS_PORT\s*\|\|\s*'(\d+)'/.exec(config)?.[1];
+  const metrics = /\bMETRICS_PORT:\s*port\((\d+)\)/.exec(config)?.[1];
   return {
     user,
     uid: numeric ? Number(numeric[1]) : undefined,

@@ -48,6 +48,11 @@ describe('GET /api/health', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.json()).toMatchObject({ status: 'ok' });
   });
+
+  it('keeps every property of its body through the response schema', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/health' });
+    expect(res.json()).toEqual({ status: 'ok', uptimeSeconds: expect.any(Number) });
+  });
 });
 
 describe('errors', () => {

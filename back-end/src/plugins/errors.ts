@@ -1,23 +1,12 @@
-import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  message: string;
-  /** For a 400 about a form: each invalid field, with what is wrong with it in the visitor's words. */
-  fields?: Record<string, string>;
-}
+import { errorBody, type ErrorBody } from '../error-body.js';
 
 function sendError(reply: FastifyReply, statusCode: number, message: string, fields?: Record<string, string>) {
-  const body: ErrorBody = {
-    statusCode,
-    error: STATUS_CODES[statusCode] ?? 'Error',
-    message,
-    ...(fields && { fields }),
-  };
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+  return reply
+    .code(statusCode)
+    .type('application/json; charset=utf-8')
+    .send(errorBody(statusCode, message, fields));
 }
 
 /**

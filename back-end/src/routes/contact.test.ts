@@ -253,6 +253,13 @@ describe('POST /api/contact, refused', () => {
     });
     expect(ready.statusCode).toBe(503);
     expect(ready.json()).toMatchObject({ status: 'unavailable', store: 'file' });
+    expect(Object.keys(ready.json())).toEqual(['status', 'store', 'message']);
+  });
+
+  it('answers readiness with the store it asked, every property kept by the response schema', async () => {
+    const ready = await app.inject({ method: 'GET', url: '/api/health/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', store: 'file' });
   });
 });
 

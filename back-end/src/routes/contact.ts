@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import accepts from '@fastify/accepts';
 import formbody from '@fastify/formbody';
-import type { FastifyPluginAsync, FastifySchemaValidationError } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifySchemaValidationError } from 'fastify';
+import { Type, type Static } from 'typebox';
 import { StoreUnavailableError, type ContactMessage, type ContactStore } from '../contact-store.js';
+import { ErrorBody, errorBody } from '../error-body.js';
 import { parseIdempotencyKey } from '../idempotency-key.js';
-import type { ErrorBody } from '../plugins/errors.js';
 import { RETRY_AFTER_SECONDS } from './health.js';
 
 export interface ContactOptions {
@@ -20,22 +22,24 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 export const REDIRECT_SENT = '/?contact=sent#contact';
 export const REDIRECT_INVALID = '/?contact=invalid#contact';
 
-type FieldName = 'name' | 'email' | 'message';
-export type ContactFields = Pick<ContactMessage, FieldName>;
-
 // A non-empty local part, exactly one @, then at least two non-empty dot-separated labels; no spaces anywhere.
 const EMAIL_SHAPE = '^[^\\s@]+@(?:[^\\s@.]+\\.)+[^\\s@.]+$';
 
 // Lengths count characters (code points); the form's maxlength counts UTF-16 units, so it never lets more through.
-const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
+const text = (maxLength: number, options: { pattern?: string } = {}) =>
+  Type.String({ minLength: 1, maxLength, ...options });
 
-const bodySchema = {
-  type: 'object',
-  properties: { name: text(100), email: { ...text(254), pattern: EMAIL_SHAPE }, message: text(2000) },
-  required: ['name', 'email', 'message'],
+/** What a visitor sends, every field required; the handler's `request.body` has this type (the type provider). */
+const ContactFields = Type.Object(
+  { name: text(100), email: text(254, { pattern: EMAIL_SHAPE }), message: text(2000) },
   // Unknown fields are refused rather than dropped: a client sending them has a bug worth seeing.
-  additionalProperties: false,
-} as const;
+  { additionalProperties: false },
+);
+export type ContactFields = Static<typeof ContactFields>;
+type FieldName = keyof ContactFields;
+
+/** The 201's body. Response schemas list every property sent: fast-json-stringify drops any other. */
+const Accepted = Type.Object({ id: Type.String(), receivedAt: Type.String() });
 
 /** How each field is named to a visitor, and what to say when it is left empty. */
 const WORDING: Record<FieldName, { label: string; missing: string }> = {
@@ -90,15 +94,16 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
+const contact: FastifyPluginAsyncTypebox<ContactOptions> = async (app, { store }) => {
   // Registered here, not app-wide: this is the only route a form posts to, and the only one that answers with a page.
   await app.register(formbody);
   await app.register(accepts);
 
-  app.post<{ Body: ContactFields }>(
+  app.post(
     '/contact',
     {
-      schema: { body: bodySchema },
+      // A 303 (the no-JS form) has no body; every error leaves through plugins/errors.ts, or the 503 below.
+      schema: { body: ContactFields, response: { 201: Accepted, '4xx': ErrorBody, '5xx': ErrorBody } },
       schemaErrorFormatter: invalidFields,
       // The handler decides how to answer an invalid post: JSON to a script, a redirect to a browser.
       attachValidation: true,
@@ -137,11 +142,7 @@ const contact: FastifyPluginAsync<ContactOptions> = async (app, { store }) => {
         // Any other failure leaves through the error handler as a 500: never a 201 for a lost message.
         if (!(error instanceof StoreUnavailableError)) throw error;
         request.log.warn({ err: error }, 'contact message not stored: the store is unavailable');
-        const body: ErrorBody = {
-          statusCode: 503,
-          error: 'Service Unavailable',
-          message: 'Your message could not be stored just now. Please try again in a moment.',
-        };
+        const body = errorBody(503, 'Your message could not be stored just now. Please try again in a moment.');
         return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send(body);
       }
       if (fromPlainForm) return reply.redirect(REDIRECT_SENT, 303);
