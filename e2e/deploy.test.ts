@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
+import { Stack, freePort, replicaId, run, runDeploy, type RunResult } from '../scripts/lib/stack.js';
 import {
   describeLoad,
   postLikeThePage,
@@ -56,25 +56,11 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     );
 
   /** Runs `npm run deploy` against this stack, with the same settings it was started with. */
-  async function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
-    const result: RunResult = await run(
-      'npm',
-      [
-        'run',
-        '--silent',
-        'deploy',
-        '--',
-        '--project-name',
-        PROJECT,
-        '--file',
-        'docker-compose.yml',
-        ...(extra.files ?? []).flatMap((file) => ['--file', file]),
-        ...args,
-      ],
-      { env: { ...env, ...extra.env }, timeoutMs: 900_000 },
-    );
-    console.log(`[deploy ${args.join(' ')}] exit ${result.code}\n${result.stdout}${result.stderr}`);
-    return result;
+  function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
+    return runDeploy(PROJECT, ['docker-compose.yml', ...(extra.files ?? [])], {
+      args,
+      env: { ...env, ...extra.env },
+    });
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   imageExists,
   replicaId,
   run,
+  runDeploy,
   runLoud,
   type RunResult,
 } from '../scripts/lib/stack.js';
@@ -148,23 +149,9 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   let shippedByDeploy: Record<string, string> | undefined;
 
   /** Runs `npm run deploy` against this stack with its own settings and `files` layered over its Compose files. */
-  async function deploy(files: string[]): Promise<RunResult> {
+  function deploy(files: string[]): Promise<RunResult> {
     const composeFiles = ['docker-compose.yml', 'docker-compose.postgres.yml', ...files];
-    const result = await run(
-      'npm',
-      [
-        'run',
-        '--silent',
-        'deploy',
-        '--',
-        '--project-name',
-        stack.project,
-        ...composeFiles.flatMap((file) => ['--file', file]),
-      ],
-      { env: stack.env, timeoutMs: 600_000 },
-    );
-    console.log(`[deploy] exit ${result.code}\n${result.stdout}${result.stderr}`);
-    return result;
+    return runDeploy(stack.project, composeFiles, { env: stack.env, timeoutMs: 600_000 });
   }
 
   /** A Compose override whose back-end is the one built from source plus `migrations` (file name → SQL). */

@@ -48,6 +48,29 @@ export async function run(
   }
 }
 
+/**
+ * `npm run deploy` against Compose project `project` made of `files`, with `args` after them; prints what it
+ * said, for the stack suite's log.
+ */
+export async function runDeploy(
+  project: string,
+  files: string[],
+  options: { args?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const { args = [], env = {}, timeoutMs = 900_000 } = options;
+  const fileArgs = files.flatMap((file) => ['--file', file]);
+  const result = await run(
+    'npm',
+    ['run', '--silent', 'deploy', '--', '--project-name', project, ...fileArgs, ...args],
+    {
+      env,
+      timeoutMs,
+    },
+  );
+  console.log(`[${['deploy', ...args].join(' ')}] exit ${result.code}\n${result.stdout}${result.stderr}`);
+  return result;
+}
+
 /** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
 export function runLoud(
   command: string,
