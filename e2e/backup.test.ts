@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLoad } from './load.js';
-import { REPO_ROOT, Stack, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
+import { COMPOSE, REPO_ROOT, Stack, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
 
 const execFileAsync = promisify(execFile);
 const skipReason = inject('stackSkipReason');
@@ -29,7 +29,7 @@ interface Case {
 }
 
 async function exec(stack: Stack, args: string[], input?: string): Promise<string> {
-  const [command, ...prefix] = stack.compose as [string, ...string[]];
+  const [command, ...prefix] = COMPOSE;
   const files = [`${REPO_ROOT}docker-compose.yml`, ...(stack.options.files ?? [])].flatMap((f) => ['--file', f]);
   const child = execFileAsync(command, [...prefix, '--project-name', stack.project, ...files, ...args], {
     env: { ...process.env, ...stack.env },
@@ -123,7 +123,7 @@ for (const { store, files, stored, fill } of cases) {
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), `softy-pinko-backup-${store}-`));
       const env = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', ...(await databaseSecretsEnv()) };
-      stack = new Stack(inject('compose'), `softy-pinko-backup-${store}`, await freePort(), env, { files });
+      stack = new Stack(`softy-pinko-backup-${store}`, await freePort(), env, { files });
       await stack.down();
       await stack.up();
     });

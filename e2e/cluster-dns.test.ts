@@ -78,7 +78,6 @@ describe.skipIf(skip).sequential('the stack behind Kubernetes-style DNS names (e
     );
     // All load comes from one client address, so the per-client API rate limit is lifted, as in scaling.test.ts.
     stack = new Stack(
-      inject('compose'),
       'softy-pinko-cluster-dns',
       await freePort(),
       { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' },

@@ -163,7 +163,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   beforeAll(async () => {
     // All load comes from one address, so the per-client API rate limit is lifted (stack.test.ts tests it).
     const extra = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', BUILD_COMMIT: 'v1' };
-    stack = new Stack(inject('compose'), PROJECT, await freePort(), extra, { tag: TAG });
+    stack = new Stack(PROJECT, await freePort(), extra, { tag: TAG });
     env = { ...extra, PROXY_PORT: String(stack.proxyPort), TAG };
     overrides = mkdtempSync(join(tmpdir(), 'softy-pinko-deploy-'));
     await stack.down();

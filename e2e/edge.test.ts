@@ -20,7 +20,7 @@ describe.skipIf(skipReason !== '').sequential('the edge', () => {
 
   beforeAll(async () => {
     // The proxy trusts only its own loopback: a request sent from inside it stands for a Gateway's.
-    stack = new Stack(inject('compose'), 'softy-pinko-edge', await freePort(), { TRUSTED_PROXIES: '127.0.0.1' });
+    stack = new Stack('softy-pinko-edge', await freePort(), { TRUSTED_PROXIES: '127.0.0.1' });
     await stack.down();
     await stack.up();
     proxy = (await stack.containers('proxy'))[0]!;

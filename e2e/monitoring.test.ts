@@ -135,7 +135,6 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
     prometheus = `http://127.0.0.1:${prometheusPort}`;
     // One client sends all the load, so the per-client API rate limit is lifted (stack.test.ts tests it).
     stack = new Stack(
-      inject('compose'),
       'softy-pinko-monitoring',
       await freePort(),
       {

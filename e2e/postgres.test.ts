@@ -225,7 +225,6 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     await ensurePostgresImage();
     // All load comes from one client address, so the per-client API rate limit is lifted here.
     stack = new Stack(
-      inject('compose'),
       'softy-pinko-postgres',
       await freePort(),
       { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', ...(await databaseSecretsEnv()) },

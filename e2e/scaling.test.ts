@@ -64,7 +64,7 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
   beforeAll(async () => {
     // All load comes from one client address, so the per-client API rate limit is lifted here
     // (it has its own test in stack.test.ts).
-    stack = new Stack(inject('compose'), 'softy-pinko-scale', await freePort(), {
+    stack = new Stack('softy-pinko-scale', await freePort(), {
       API_RATE_LIMIT: '100000r/s',
       API_RATE_BURST: '100000',
     });

@@ -1,21 +1,19 @@
 /**
  * Global setup of the stack suite: makes sure Docker runs and the base images exist (building them
- * offline when no registry answers), then hands the Compose command to the tests.
+ * offline when no registry answers), and that the Compose v2 plugin is there.
  * Under CI=true a missing Docker fails the run; elsewhere the suite skips, and says so loudly.
  */
 import type { TestProject } from 'vitest/node';
-import { composeCommand, dockerWorks, ensureBaseImages } from '../scripts/lib/stack.js';
+import { dockerWorks, ensureBaseImages, requireCompose } from '../scripts/lib/stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Why the stack suite cannot run here, or '' when it can. */
     stackSkipReason: string;
-    compose: string[];
   }
 }
 
 export default async function setup(project: TestProject): Promise<void> {
-  project.provide('compose', []);
   if (!(await dockerWorks())) {
     const reason = 'no Docker engine is reachable (`docker info` failed)';
     if (process.env.CI === 'true') throw new Error(`The stack suite cannot run under CI=true: ${reason}`);
@@ -25,7 +23,7 @@ export default async function setup(project: TestProject): Promise<void> {
     project.provide('stackSkipReason', reason);
     return;
   }
+  await requireCompose();
   await ensureBaseImages('stack');
-  project.provide('compose', await composeCommand());
   project.provide('stackSkipReason', '');
 }

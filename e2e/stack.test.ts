@@ -40,7 +40,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
 
   beforeAll(async () => {
     // A rate limit low enough to hit on purpose, high enough for the other tests' bursts.
-    stack = new Stack(inject('compose'), 'softy-pinko-e2e', await freePort(), {
+    stack = new Stack('softy-pinko-e2e', await freePort(), {
       API_RATE_LIMIT: '20r/s',
       API_RATE_BURST: '50',
     });

@@ -359,7 +359,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     tag = await commitTag();
 
     // The images, built as Compose builds them and tagged by commit (the PostgreSQL override adds the db's).
-    await new Stack(inject('compose'), STACK, 80, await databaseSecretsEnv(), {
+    await new Stack(STACK, 80, await databaseSecretsEnv(), {
       files: [`${REPO_ROOT}docker-compose.postgres.yml`],
       tag,
     }).execLoud(['build']);

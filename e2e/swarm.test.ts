@@ -135,7 +135,7 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
       API_RATE_BURST: '100000',
     });
     // The database's image too: the PostgreSQL override builds it (FROM POSTGRES_IMAGE, from .env offline).
-    await new Stack(inject('compose'), NAME, port, await databaseSecretsEnv(), {
+    await new Stack(NAME, port, await databaseSecretsEnv(), {
       files: [`${REPO_ROOT}docker-compose.postgres.yml`],
     }).execLoud(['build']);
     for (const image of ['front-end', 'back-end', 'proxy', 'db']) {

@@ -27,7 +27,6 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
     ca = readFileSync(join(certs, 'localhost.crt'));
     httpsPort = await freePort();
     stack = new Stack(
-      inject('compose'),
       'softy-pinko-tls',
       await freePort(),
       {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lock } from 'proper-lockfile';
-import { composeCommand, replicaId, run, runLoud, type RunResult } from './lib/stack.js';
+import { proxyDnsRefreshMs, replicaId, requireCompose, run, runLoud, type RunResult } from './lib/stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
 const SERVICES = ['back-end', 'front-end', 'proxy'] as const;
@@ -327,11 +327,7 @@ async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, 
   }
 }
 
-/**
- * How long the proxy may still list a stopped container's address: it resolves names again every 5 s
- * (proxy.conf's `valid=5s`), and a request sent to an address that is gone waits out a connect timeout.
- */
-const PROXY_DNS_REFRESH_MS = 6_000;
+const PROXY_DNS_REFRESH_MS = proxyDnsRefreshMs();
 
 /**
  * Stops containers one at a time, each finishing the requests it has (their stop signal drains them), and
@@ -433,7 +429,7 @@ async function lockProject(project: string): Promise<void> {
 
 async function deploy(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
-  await composeCommand(); // Compose v2 only: it names the containers' settings hash (config --hash)
+  await requireCompose(); // Compose v2 only: it names the containers' settings hash (config --hash)
   const compose = new Compose(options);
   await lockProject(await compose.project());
   const started = Date.now();

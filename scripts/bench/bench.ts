@@ -21,12 +21,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  composeCommand,
   dockerWorks,
   ensureBaseImages,
   freePort,
   isPortFree,
+  proxyDnsRefreshMs,
   REPO_ROOT,
+  requireCompose,
   run,
   Stack,
   withStack,
@@ -188,7 +189,7 @@ async function scaleTo2(stack: Stack, proxy: string): Promise<number> {
   log('scaling the back-end to 2 replicas …');
   await stack.scaleBackEnd(2);
   await stack.waitHealthy();
-  await sleep(6000); // the proxy re-resolves back-end every 5 s (resolver valid=5s)
+  await sleep(proxyDnsRefreshMs());
   const servedBy = new Set<string>();
   for (let i = 0; i < 40; i += 1) {
     const response = await fetch(`${proxy}/api/hello`);
@@ -295,9 +296,9 @@ function resultsTable(
   ];
 }
 
-async function machine(compose: string[]): Promise<string> {
+async function machine(): Promise<string> {
   const docker = (await run('docker', ['version', '--format', '{{.Server.Version}}'])).stdout.trim();
-  const composeVersion = (await run(compose[0]!, [...compose.slice(1), 'version', '--short'])).stdout.trim();
+  const composeVersion = (await run('docker', ['compose', 'version', '--short'])).stdout.trim();
   const wrkHelp = await run('wrk', ['--version']);
   const wrkVersion = /wrk (\S+)/.exec(wrkHelp.stdout + wrkHelp.stderr)?.[1] ?? '?';
   const cpu = `${cpus().length} cores, ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`;
@@ -364,7 +365,7 @@ interface Measured {
 async function measurePostPhase(stack: Stack, postgres: Stack, urls: Urls, baselineProxy: string) {
   if ((await stack.containers('back-end')).length > 1) {
     await stack.scaleBackEnd(1);
-    await sleep(6000); // the proxy re-resolves back-end every 5 s
+    await sleep(proxyDnsRefreshMs());
   }
   return measurePosts(postgres, { baseline: baselineProxy, fileStore: urls.proxy });
 }
@@ -451,7 +452,7 @@ async function main(): Promise<number> {
   if ((await run('sh', ['-c', 'command -v wrk'])).code !== 0)
     throw new Error('wrk is not installed (apt-get install wrk)');
   await ensureBaseImages('bench');
-  const compose = await composeCommand();
+  await requireCompose();
   const names = ['proxy', 'frontEnd', 'naive', 'tuned', 'nodeHello', 'fastifyHello', 'baselineProxy'] as const;
   const ports: Record<string, number> = {};
   for (const key of [...names, 'proxyNodeHello', 'baselineBackEnd']) ports[key] = await freePort();
@@ -470,9 +471,9 @@ async function main(): Promise<number> {
     BENCH_PROXY_NODE_HELLO_PORT: String(ports.proxyNodeHello),
     BENCH_BASELINE_BACK_END_PORT: String(ports.baselineBackEnd),
   };
-  const stack = new Stack(compose, PROJECT, ports.proxy!, env, { files: [OVERRIDE], tag: TAG });
-  const postgres = PHASES.has('posts') ? await postgresStack(compose, env, { tag: TAG }) : undefined;
-  const machineLine = await machine(compose);
+  const stack = new Stack(PROJECT, ports.proxy!, env, { files: [OVERRIDE], tag: TAG });
+  const postgres = PHASES.has('posts') ? await postgresStack(env, { tag: TAG }) : undefined;
+  const machineLine = await machine();
   await buildBaseline(); // the bench stack's baseline-back-end runs it, whichever rows are measured
   log(`bringing up ${PROJECT} (proxy on 127.0.0.1:${ports.proxy}) …`);
   return withStack(stack, 'bench', (stop) => benchmark({ stack, postgres }, ports, machineLine, stop));

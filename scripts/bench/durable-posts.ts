@@ -72,16 +72,10 @@ async function expectStored(t: PostTargets): Promise<void> {
 }
 
 /** The PostgreSQL project: the shipped stack with docker-compose.postgres.yml, its proxy on a port of its own. */
-export async function postgresStack(compose: string[], env: NodeJS.ProcessEnv, options: StackOptions) {
+export async function postgresStack(env: NodeJS.ProcessEnv, options: StackOptions) {
   const files = [`${REPO_ROOT}docker-compose.postgres.yml`];
   const secrets = await databaseSecretsEnv();
-  return new Stack(
-    compose,
-    'softy-pinko-bench-postgres',
-    await freePort(),
-    { ...env, ...secrets },
-    { ...options, files },
-  );
+  return new Stack('softy-pinko-bench-postgres', await freePort(), { ...env, ...secrets }, { ...options, files });
 }
 
 /** Brings the PostgreSQL project up, warms the three targets up and runs them in interleaved rounds. */

@@ -23,11 +23,11 @@ import type { Result } from 'lighthouse';
 import {
   REPO_ROOT,
   Stack,
-  composeCommand,
   dockerWorks,
   dotEnv,
   ensureBaseImages,
   freePort,
+  requireCompose,
   run,
   withStack,
 } from '../lib/stack.js';
@@ -459,7 +459,8 @@ async function main(): Promise<number> {
   const chromium = await chromiumVersion();
   await ensureBaseImages('bench:web');
   const env = dotEnv();
-  const stack = new Stack(await composeCommand(), PROJECT, await freePort(), env, { tag: 'lighthouse' });
+  await requireCompose();
+  const stack = new Stack(PROJECT, await freePort(), env, { tag: 'lighthouse' });
   const url = `${stack.baseUrl}/`;
   const images = env.NODE_IMAGE ? ` (base images ${env.NODE_IMAGE}, ${env.NGINX_IMAGE})` : '';
   log(`building and starting the stack as ${PROJECT} on ${stack.baseUrl}${images}`);

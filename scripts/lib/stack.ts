@@ -124,9 +124,23 @@ export async function dockerWorks(): Promise<boolean> {
   return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
 }
 
-/** `docker compose`, the Compose v2 plugin: what users run and CI tests (docker-compose 1.29 is not). */
-export async function composeCommand(): Promise<string[]> {
-  if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return ['docker', 'compose'];
+/**
+ * How long the proxy may still send to a stopped container's address: its resolver's `valid=` in
+ * proxy/proxy.conf, read from there, plus a second for a request sent just before it looked again.
+ */
+export function proxyDnsRefreshMs(): number {
+  const conf = readFileSync(`${REPO_ROOT}proxy/proxy.conf`, 'utf8');
+  const seconds = /^resolver\s[^;]*\bvalid=(\d+)s/m.exec(conf)?.[1];
+  if (!seconds) throw new Error('proxy/proxy.conf has no `resolver … valid=Ns;`');
+  return Number(seconds) * 1000 + 1000;
+}
+
+/** `docker compose`, the Compose v2 plugin: what users run and CI tests. */
+export const COMPOSE = ['docker', 'compose'] as const;
+
+/** Fails, naming the plugin, when `docker compose` is missing. */
+export async function requireCompose(): Promise<void> {
+  if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return;
   throw new Error('The Compose v2 plugin is not installed: `docker compose version` failed');
 }
 
@@ -191,7 +205,6 @@ export interface StackOptions {
 /** One Compose project: its name, the port the proxy is published on, and the commands to drive it. */
 export class Stack {
   constructor(
-    readonly compose: string[],
     readonly project: string,
     readonly proxyPort: number,
     readonly extraEnv: NodeJS.ProcessEnv = {},
@@ -208,7 +221,7 @@ export class Stack {
   }
 
   private args(args: string[]): [string, string[]] {
-    const [command, ...prefix] = this.compose as [string, ...string[]];
+    const [command, ...prefix] = COMPOSE;
     const files = [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])].flatMap((file) => ['--file', file]);
     return [command, [...prefix, '--project-name', this.project, ...files, ...args]];
   }
