@@ -230,7 +230,6 @@ function phase1Checks(t: Phase1, backEndMiB: number): Record<string, Check[]> {
     apiProxy: [
       check('req/s vs back-end direct', ratio(t.apiProxy, t.apiDirect), '≥', 0.6),
       check('p99 vs back-end direct', ratio(t.apiProxy, t.apiDirect, 'p99Ms'), '≤', 2.5),
-      check('req/s vs tuned nginx → bare node:http', ratio(t.apiProxy, t.tuned), '≥', 1),
       check('req/s vs naive nginx', ratio(t.apiProxy, t.apiNaive), '≥', 2),
     ],
     pageProxy: [
@@ -271,7 +270,7 @@ function resultsTable(
   checks: Record<string, Check[]>,
 ): string[] {
   const notes = (key: string, vs: number): string => checks[key]!.map((c) => `vs #${vs}: ${verdict(c)}`).join('<br>');
-  const [apiVsDirect, apiP99, apiVsTuned, apiVsNaive] = checks.apiProxy!.map(verdict);
+  const [apiVsDirect, apiP99, apiVsNaive] = checks.apiProxy!.map(verdict);
   const infoVs = (n: number, a: Target, b: Target): string =>
     `vs #${n}: req/s **${pairedRatio(a, b, 'rps').toFixed(2)}×** (information)`;
   const info = infoVs(1, t.apiDirect, t.nodeHello);
@@ -283,7 +282,12 @@ function resultsTable(
     row(3, t.apiDirect, `${notes('apiDirect', 2)}<br>${info}`),
     row(4, t.tuned, 'reference'),
     row(5, t.apiNaive, 'reference: stock nginx.conf + two bare `proxy_pass`'),
-    row(6, t.apiProxy, `vs #3: ${apiVsDirect}<br>vs #3: ${apiP99}<br>vs #4: ${apiVsTuned}<br>vs #5: ${apiVsNaive}`),
+    // Against the tuned reference is information only: our proxy carries logs, IDs, headers and a rate limit.
+    row(
+      6,
+      t.apiProxy,
+      `vs #3: ${apiVsDirect}<br>vs #3: ${apiP99}<br>${infoVs(4, t.apiProxy, t.tuned)}<br>vs #5: ${apiVsNaive}`,
+    ),
     row(7, t.proxyNodeHello, `${infoVs(4, t.proxyNodeHello, t.tuned)}: the proxy alone, same upstream as #4`),
     row(8, t.apiBefore, `${infoVs(3, t.apiBefore, t.apiDirect)}: before ÷ after`),
     row(9, t.pageDirect, 'reference'),
