@@ -467,9 +467,12 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   }, 400_000);
 
   it('c. loses a machine without the database for 30 s: no failed GET, every POST acknowledged once', async () => {
-    const lost: Node = 2;
-    const survivor: Node = 1;
-    const load = startMixedLoad('c. node-2 cut off', survivor);
+    // Not the leader: losing the leader is scenario e, where Swarm itself misbehaves (see there).
+    const leader = [...(await nodes()).entries()].find(([, n]) => n.manager === 'Leader')?.[0];
+    const candidates = NODES.filter((n) => n !== DB_NODE);
+    const lost = candidates.find((n) => `node-${n}` !== leader)!;
+    const survivor = candidates.find((n) => n !== lost)!;
+    const load = startMixedLoad(`c. node-${lost} cut off`, survivor);
     await sleep(3000);
     const cutAt = Date.now();
     const detect = await cutOff(lost);
@@ -489,7 +492,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await sleep(3000);
     const results = await load.stop();
     console.log(
-      `[scenario] c. node-2 cut off for ${seconds(Date.now() - cutAt - back)}: detected (Down) after ${seconds(detect)}, ` +
+      `[scenario] c. node-${lost} cut off for ${seconds(Date.now() - cutAt - back)}: detected (Down) after ${seconds(detect)}, ` +
         `its tasks running elsewhere after ${seconds(rescheduled)}; back and converged ${seconds(back)} after the link came up`,
     );
     expectNoFailure(results);
