@@ -492,7 +492,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await sleep(3000);
     const results = await load.stop();
     console.log(
-      `[scenario] c. node-${lost} cut off for ${seconds(Date.now() - cutAt - back)}: detected (Down) after ${seconds(detect)}, ` +
+      `[scenario] c. node-${lost} cut off (the leader: ${leader}) for ${seconds(Date.now() - cutAt - back)}: detected (Down) after ${seconds(detect)}, ` +
         `its tasks running elsewhere after ${seconds(rescheduled)}; back and converged ${seconds(back)} after the link came up`,
     );
     expectNoFailure(results);
