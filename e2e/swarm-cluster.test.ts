@@ -205,6 +205,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     from: string;
   }
 
+  /** Who answered: a back-end replica (its X-Served-By), else HAProxy (its errorfiles close) or a proxy. */
+  const answeredBy = (response: Response): string =>
+    response.headers.get('x-served-by') ?? (response.headers.get('connection') === 'close' ? 'balancer' : 'proxy');
+
   /**
    * Steady load through the balancer (and, when `direct` names a node, straight to that node's proxy too):
    * 10 page visits, 40 /api/hello and 10 contact POSTs a second, each POST like the page's (one retry).
@@ -242,9 +246,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           const started = Date.now();
           const record = (first: Response | undefined) => {
             const json = (first?.headers.get('content-type') ?? '').startsWith('application/json');
-            const from =
-              first?.headers.get('x-served-by') ??
-              (first?.headers.get('connection') === 'close' ? 'balancer' : first ? 'proxy' : 'none');
+            const from = first ? answeredBy(first) : 'none';
             attempts.push({ status: first?.status ?? 'error', ms: Date.now() - started, json, at: started, from });
           };
           let retry = false;
@@ -255,8 +257,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           }).then((response) => {
             if (!retry) record(response);
             else if (response.status !== 201) {
-              const from = response.headers.get('x-served-by') ?? response.headers.get('connection') ?? 'proxy';
-              retriesFailed.push(`${response.status} at +${Date.now() - started} ms from ${from}`);
+              retriesFailed.push(`${response.status} at +${Date.now() - started} ms from ${answeredBy(response)}`);
             }
             return response;
           });
