@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLoad } from './load.js';
-import { COMPOSE, REPO_ROOT, Stack, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
+import { REPO_ROOT, Stack, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
 
 const execFileAsync = promisify(execFile);
 const skipReason = inject('stackSkipReason');
@@ -29,9 +29,9 @@ interface Case {
 }
 
 async function exec(stack: Stack, args: string[], input?: string): Promise<string> {
-  const [command, ...prefix] = COMPOSE;
-  const files = [`${REPO_ROOT}docker-compose.yml`, ...(stack.options.files ?? [])].flatMap((f) => ['--file', f]);
-  const child = execFileAsync(command, [...prefix, '--project-name', stack.project, ...files, ...args], {
+  // Not stack.exec(): this one feeds stdin and takes large outputs.
+  const [command, full] = stack.composeArgs(args);
+  const child = execFileAsync(command, full, {
     env: { ...process.env, ...stack.env },
     maxBuffer: 256 * 1024 * 1024,
     timeout: 300_000,
@@ -106,7 +106,7 @@ const cases: Case[] = [
 
 /** `npm run backup` / `npm run restore` against the stack; answers stderr (its report lines). */
 async function backupScript(stack: Stack, args: string[]): Promise<string> {
-  const files = [`${REPO_ROOT}docker-compose.yml`, ...(stack.options.files ?? [])].flatMap((f) => ['-f', f]);
+  const files = stack.files.flatMap((f) => ['-f', f]);
   const { stderr } = await execFileAsync(
     process.execPath,
     ['--import', 'tsx', `${REPO_ROOT}scripts/backup.ts`, ...args, '-p', stack.project, ...files],

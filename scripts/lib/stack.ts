@@ -220,19 +220,25 @@ export class Stack {
     return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: this.options.tag ?? 'e2e' };
   }
 
-  private args(args: string[]): [string, string[]] {
+  /** The Compose files this stack is made of, docker-compose.yml first. */
+  get files(): string[] {
+    return [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])];
+  }
+
+  /** `docker compose` with this stack's project and files, then `args`: the command and its arguments. */
+  composeArgs(args: string[]): [string, string[]] {
     const [command, ...prefix] = COMPOSE;
-    const files = [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])].flatMap((file) => ['--file', file]);
+    const files = this.files.flatMap((file) => ['--file', file]);
     return [command, [...prefix, '--project-name', this.project, ...files, ...args]];
   }
 
   exec(args: string[], timeoutMs?: number): Promise<RunResult> {
-    const [command, full] = this.args(args);
+    const [command, full] = this.composeArgs(args);
     return run(command, full, { env: this.env, ...(timeoutMs ? { timeoutMs } : {}) });
   }
 
   execLoud(args: string[]): Promise<void> {
-    const [command, full] = this.args(args);
+    const [command, full] = this.composeArgs(args);
     return runLoud(command, full, this.env);
   }
 
@@ -316,7 +322,7 @@ export class Stack {
    * Returns the function that calls it off.
    */
   private downWhenGone(): () => void {
-    const [command, args] = this.args(DOWN);
+    const [command, args] = this.composeArgs(DOWN);
     const watcher = spawn(
       'sh',
       ['-c', 'while kill -0 "$0" 2>/dev/null; do sleep 1; done; exec "$@"', String(process.pid), command, ...args],
