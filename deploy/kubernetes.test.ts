@@ -278,6 +278,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     }
   });
 
+  // The dev overlay runs what `docker compose build` made on the laptop (`dev`), loaded into kind.
+  it.runIf(overlay === 'production')('names our images by a commit, as `npm run release` does', () => {
+    const ours = pods.flatMap(containersOf).filter((c) => /\/softy-pinko-[\w-]+:/.test(c.image));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const c of ours) expect(c.image, c.name).toMatch(/:[0-9a-f]{12}$/);
+  });
+
   it('probe paths and ports are what the images serve; liveness is the HEALTHCHECK, never the database', () => {
     const routes = backEndRoutes();
     for (const w of pods) {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readReleases, releasesFile } from '../scripts/lib/release.js';
 import { Stack, freePort, replicaId, run, runDeploy, type RunResult } from '../scripts/lib/stack.js';
 import {
   describeLoad,
@@ -44,7 +45,9 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   const files: Record<string, string> = {};
   const acknowledged = new Map<string, string>(); // message text → the id its 201 carried
 
-  const image = (service: string) => `softy-pinko-${service}:${TAG}`;
+  // The release each service runs: a deploy names its images by a new tag, never moving an old one.
+  const image = (service: string) => `softy-pinko-${service}:${stack.options.tag}`;
+  let releases = 0;
   const imageId = async (reference: string) =>
     (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).stdout.trim();
   // The ids the service's containers name themselves by in X-Served-By (derived from their host names).
@@ -55,12 +58,15 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
       ),
     );
 
-  /** Runs `npm run deploy` against this stack, with the same settings it was started with. */
-  function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
-    return runDeploy(PROJECT, ['docker-compose.yml', ...(extra.files ?? [])], {
+  /** Runs `npm run deploy` against this stack, with the same settings it was started with, as a new release. */
+  async function deploy(args: string[], extra: { env?: Record<string, string>; files?: string[] } = {}) {
+    const tag = `${TAG}-${(releases += 1)}`;
+    const result = await runDeploy(PROJECT, ['docker-compose.yml', ...(extra.files ?? [])], {
       args,
-      env: { ...env, ...extra.env },
+      env: { ...env, TAG: tag, ...extra.env },
     });
+    if (result.code === 0) stack.options.tag = readReleases(PROJECT).at(-1)!.tag;
+    return result;
   }
 
   /**
@@ -68,7 +74,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
    * `-base`, so a later build of the same steps gives the same image), as a Compose override file.
    */
   async function nextVersion(name: string, service: string, steps: string): Promise<string> {
-    const base = `${image(service)}-base`;
+    const base = `softy-pinko-${service}:${TAG}-base`;
     if (!(await imageId(base))) await run('docker', ['tag', image(service), base]);
     return override(overrides, name, service, base, `ARG BASE\nFROM \${BASE}\n${steps.trim()}\n`);
   }
@@ -162,9 +168,10 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
 
   beforeAll(async () => {
     // All load comes from one address, so the per-client API rate limit is lifted (stack.test.ts tests it).
-    const extra = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', BUILD_COMMIT: 'v1' };
+    const extra = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', REVISION: 'v1' };
     stack = new Stack(PROJECT, await freePort(), extra, { tag: TAG });
-    env = { ...extra, PROXY_PORT: String(stack.proxyPort), TAG };
+    env = { ...extra, PROXY_PORT: String(stack.proxyPort) };
+    rmSync(releasesFile(PROJECT), { force: true });
     overrides = mkdtempSync(join(tmpdir(), 'softy-pinko-deploy-'));
     await stack.down();
     await stack.up();
@@ -173,8 +180,15 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   afterAll(async () => {
     if (stack) await stack.down();
     if (overrides) rmSync(overrides, { recursive: true, force: true });
-    const tags = ['front-end', 'proxy', 'back-end'].flatMap((s) => [`${image(s)}-base`, `softy-pinko-${s}:previous`]);
-    await run('docker', ['image', 'rm', ...tags]);
+    rmSync(releasesFile(PROJECT), { force: true });
+    const listed = await run('docker', [
+      'image',
+      'ls',
+      '--format',
+      '{{.Repository}}:{{.Tag}}',
+      `softy-pinko-*:${TAG}-*`,
+    ]);
+    await run('docker', ['image', 'rm', ...listed.stdout.split('\n').filter(Boolean)]);
   });
 
   it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {
@@ -183,10 +197,10 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     let result!: RunResult;
     let second!: RunResult;
     const results = await underLoad('deploy back-end ×1', async () => {
-      const first = deploy([], { env: { BUILD_COMMIT: 'v2' } });
+      const first = deploy([], { env: { REVISION: 'v2' } });
       // A second deploy while the first one builds (it takes the project's lock before): refused.
       await sleep(5000);
-      second = await deploy([], { env: { BUILD_COMMIT: 'v2' } });
+      second = await deploy([], { env: { REVISION: 'v2' } });
       result = await first;
     });
     expectNoFailure(results);
@@ -210,7 +224,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     await stack.waitHealthy();
     const before = await replicaIds('back-end');
     expect(before).toHaveLength(3);
-    const { result, results } = await deployUnderLoad('deploy back-end ×3', [], { env: { BUILD_COMMIT: 'v3' } });
+    const { result, results } = await deployUnderLoad('deploy back-end ×3', [], { env: { REVISION: 'v3' } });
     expectNoFailure(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
@@ -245,7 +259,7 @@ RUN cd /usr/share/nginx/html \\
 USER 101:101`,
     );
     const { result, results } = await deployUnderLoad('deploy front-end', [], {
-      env: { BUILD_COMMIT: 'v3' },
+      env: { REVISION: 'v3' },
       files: [files.frontEnd!],
     });
     expectNoFailure(results);
@@ -274,7 +288,7 @@ USER 101:101`,
     );
     const [proxyBefore] = await stack.containers('proxy');
     const { result, results } = await deployUnderLoad('deploy proxy configuration', [], {
-      env: { BUILD_COMMIT: 'v3' },
+      env: { REVISION: 'v3' },
       files: [files.frontEnd!, files.proxy!],
     });
     expectNoFailure(results);
@@ -299,7 +313,7 @@ USER 101:101`,
     );
     const before = [...(await stack.containers('back-end')), ...(await stack.containers('proxy'))];
     const backEndImage = await imageId(image('back-end'));
-    const result = await deploy([], { env: { BUILD_COMMIT: 'v4' }, files: [files.frontEnd!, broken] });
+    const result = await deploy([], { env: { REVISION: 'v4' }, files: [files.frontEnd!, broken] });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/proxy: the new configuration fails nginx -t, nothing was changed/);
     expect(result.stdout).not.toMatch(/back-end: \d+ new/);
@@ -322,7 +336,7 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
       'deploy a back-end that fails its health check',
       ['--health-timeout', '60'],
       {
-        env: { BUILD_COMMIT: 'v3' },
+        env: { REVISION: 'v3' },
         files: [files.frontEnd!, files.proxy!, broken],
       },
     );
@@ -337,20 +351,25 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
     await expectStoredOnce();
   });
 
-  it('--rollback returns every service to its previous image: no failed request', async () => {
-    const previous = await imageId('softy-pinko-back-end:previous');
+  it('--rollback deploys the release before the last one: no failed request', async () => {
+    // The last release shipped the proxy's configuration; the one before it had the old one.
+    const previous = readReleases(PROJECT).at(-2)!;
     const { result, results } = await deployUnderLoad('deploy --rollback', ['--rollback'], {
       files: [files.frontEnd!, files.proxy!],
     });
     expectNoFailure(results);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/back-end: 3 new healthy/);
-    expect(result.stdout).toMatch(/front-end: 1 new healthy/);
+    expect(result.stdout).toMatch(new RegExp(`release ${previous.tag} deployed`));
+    expect(result.stdout).toMatch(/back-end: unchanged/);
+    expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(result.stdout).toMatch(/proxy: configuration reloaded in place/);
-    for (const id of await stack.containers('back-end')) expect(await stack.inspect(id, '.Image')).toBe(previous);
-    const page = await (await fetch(`${stack.baseUrl}/`)).text();
-    expect(page).not.toMatch(/\/assets\/next-/);
+    for (const service of ['back-end', 'front-end']) {
+      for (const id of await stack.containers(service)) {
+        expect(await stack.inspect(id, '.Image')).toBe(previous.images[service]);
+      }
+    }
     expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBeNull();
+    expect(readReleases(PROJECT).at(-1)).toMatchObject({ tag: previous.tag, rollback: true });
     await expectStoredOnce();
   });
 
@@ -364,7 +383,7 @@ ENV SOFTY_PINKO_PROXY_BUILD=next`,
     );
     const [proxyBefore] = await stack.containers('proxy');
     const { result, results } = await deployUnderLoad('deploy a new proxy image', [], {
-      env: { BUILD_COMMIT: 'v2' },
+      env: { REVISION: 'v2' },
       files: [replaced],
     });
     expect(result.code, result.stderr).toBe(0);
@@ -391,7 +410,7 @@ RUN sed -i 's/limit_req_zone [$]binary_remote_addr/limit_req_zone $remote_addr/'
 USER 101:101`,
     );
     const [proxyBefore] = await stack.containers('proxy');
-    const result = await deploy([], { env: { BUILD_COMMIT: 'v2' }, files: [rekeyed] });
+    const result = await deploy([], { env: { REVISION: 'v2' }, files: [rekeyed] });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/proxy: nginx would not reload this configuration .*replacing the container/);
     expect(result.stdout).toMatch(/proxy: new container healthy/);

@@ -139,7 +139,7 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
       await freePort(),
       {
         ...{ API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' },
-        ...{ PROMETHEUS_PORT: String(prometheusPort), BUILD_COMMIT: commit },
+        ...{ PROMETHEUS_PORT: String(prometheusPort), REVISION: commit },
       },
       { files: [`${REPO_ROOT}docker-compose.monitoring.yml`] },
     );

@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildEnv } from '../scripts/lib/release.js';
 import { REPO_ROOT, Stack, databaseSecretsEnv, replicaId, run } from '../scripts/lib/stack.js';
 import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, waitFor, type LoadResult } from './load.js';
 
@@ -86,14 +87,6 @@ async function loopbackToRegistry(): Promise<{ server: Server; port: number }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { server, port };
-}
-
-/** The images' tag: the commit, `-dirty` when the tree has changes, as the docs have operators do. */
-async function commitTag(): Promise<string> {
-  const commit = (await run('git', ['rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const dirty = (await run('git', ['status', '--porcelain'])).stdout.trim() !== '';
-  if (!commit) throw new Error('not a git checkout: no commit to tag the images with');
-  return dirty ? `${commit}-dirty` : commit;
 }
 
 describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', () => {
@@ -357,13 +350,18 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   beforeAll(async () => {
     callOffWatcher = downWhenGone();
     await harness('up');
-    tag = await commitTag();
-
-    // The images, built as Compose builds them and tagged by commit (the PostgreSQL override adds the db's).
-    await new Stack(STACK, 80, await databaseSecretsEnv(), {
-      files: [`${REPO_ROOT}docker-compose.postgres.yml`],
-      tag,
-    }).execLoud(['build']);
+    // The images, built as `npm run release` has operators build them: named and labelled by the commit.
+    const release = await buildEnv({});
+    tag = release.TAG;
+    await new Stack(
+      STACK,
+      80,
+      { ...(await databaseSecretsEnv()), ...release },
+      {
+        files: [`${REPO_ROOT}docker-compose.postgres.yml`],
+        tag,
+      },
+    ).execLoud(['build']);
     const loopback = await loopbackToRegistry();
     forwarder = loopback.server;
     await waitFor('the registry', async () => ((await fetch(`http://${REGISTRY}/v2/`)).ok ? true : undefined), 30_000);

@@ -9,36 +9,17 @@
  *   npm run backup [-- [-f FILE]… [-p PROJECT] [--out DIR]]      writes DIR/softy-pinko-<store>-<time>.<dump|jsonl>
  *   npm run restore -- BACKUP [-f FILE]… [-p PROJECT]
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, run } from './lib/stack.js';
+import { Compose } from './lib/compose.js';
+import type { Redirect } from './lib/run.js';
 
 interface ComposeConfig {
   services: Record<string, { environment?: Record<string, string | null> }>;
 }
 
 const say = (message: string): void => console.error(message);
-
-/** `docker compose` with the stack's files and project, stdin and stdout on files when given. */
-function compose(global: string[], args: string[], io: { stdin?: string; stdout?: string } = {}): Promise<void> {
-  const input = io.stdin ? openSync(io.stdin, 'r') : 'ignore';
-  const output = io.stdout ? openSync(io.stdout, 'w', 0o600) : 'inherit';
-  return new Promise<void>((done, fail) => {
-    const child = spawn('docker', ['compose', ...global, ...args], {
-      cwd: REPO_ROOT,
-      stdio: [input, output, 'inherit'],
-    });
-    child.on('error', fail);
-    child.on('exit', (code) =>
-      code === 0 ? done() : fail(new Error(`docker compose ${args.slice(0, 2).join(' ')} failed (exit ${code})`)),
-    );
-  }).finally(() => {
-    if (typeof input === 'number') closeSync(input);
-    if (typeof output === 'number') closeSync(output);
-  });
-}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -51,13 +32,9 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'backups' },
     },
   });
-  const global = [
-    ...values.file.flatMap((file) => ['--file', file]),
-    ...(values['project-name'] ? ['--project-name', values['project-name']] : []),
-  ];
-  const { code, stdout, stderr } = await run('docker', ['compose', ...global, 'config', '--format', 'json']);
-  if (code !== 0) throw new Error(`docker compose config: ${stderr.trim()}`);
-  const config = JSON.parse(stdout) as ComposeConfig;
+  const stack = new Compose({ files: values.file, project: values['project-name'] });
+  const compose = (args: string[], io: Redirect = {}) => stack.execLoud(args, io);
+  const config = await stack.merged<ComposeConfig>();
   const db = config.services.db;
   const store = db ? 'postgres' : 'file';
   const user = db?.environment?.POSTGRES_USER ?? 'postgres';
@@ -75,15 +52,11 @@ async function main(argv: string[]): Promise<void> {
       .replace(/\.\d+Z$/, 'Z');
     const file = `${dir}/softy-pinko-${store}-${time}.${store === 'postgres' ? 'dump' : 'jsonl'}`;
     if (store === 'postgres') {
-      await compose(
-        global,
-        ['exec', '-T', 'db', 'pg_dump', `--username=${user}`, `--dbname=${database}`, '--format=custom'],
-        {
-          stdout: file,
-        },
-      );
+      await compose(['exec', '-T', 'db', 'pg_dump', `--username=${user}`, `--dbname=${database}`, '--format=custom'], {
+        stdout: file,
+      });
     } else {
-      await compose(global, ['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'backup'], {
+      await compose(['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'backup'], {
         stdout: file,
       });
     }
@@ -95,10 +68,9 @@ async function main(argv: string[]): Promise<void> {
     }
     if (store === 'postgres') {
       // Nothing writes while the tables are replaced; the back-ends come back on the restored data.
-      await compose(global, ['stop', 'back-end']);
-      await compose(global, ['up', '--detach', '--wait', 'db']);
+      await compose(['stop', 'back-end']);
+      await compose(['up', '--detach', '--wait', 'db']);
       await compose(
-        global,
         ['exec', '-T', 'db', 'pg_restore', `--username=${user}`, `--dbname=${database}`].concat([
           '--clean',
           '--if-exists',
@@ -108,10 +80,10 @@ async function main(argv: string[]): Promise<void> {
         ]),
         { stdin: file },
       );
-      if (config.services.migrate) await compose(global, ['run', '--rm', '--no-deps', '-T', 'migrate']);
-      await compose(global, ['start', 'back-end']).catch(() => compose(global, ['up', '--detach', '--wait']));
+      if (config.services.migrate) await compose(['run', '--rm', '--no-deps', '-T', 'migrate']);
+      await compose(['start', 'back-end']).catch(() => compose(['up', '--detach', '--wait']));
     } else {
-      await compose(global, ['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'restore'], {
+      await compose(['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'restore'], {
         stdin: file,
       });
     }

@@ -3,50 +3,18 @@
  * bring a Compose project up, wait until it is healthy, take it down.
  * They drive Compose v2 (`docker compose`).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { Compose } from './compose.js';
+import { REPO_ROOT, run, runLoud, type RunResult } from './run.js';
+
+export { REPO_ROOT, run, runLoud, type RunResult } from './run.js';
 
 /** The id a replica names itself by in X-Served-By, from its host name: the back-end's own definition. */
 export { replicaId } from '../../back-end/src/replica-id.js';
-
-const execFileAsync = promisify(execFile);
-
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion and returns its output; never throws on a non-zero exit. */
-export async function run(
-  command: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<RunResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...options.env },
-      timeout: options.timeoutMs ?? 120_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number | string; stdout?: string; stderr?: string; message: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : 1,
-      stdout: failed.stdout ?? '',
-      stderr: failed.stderr ?? failed.message,
-    };
-  }
-}
 
 /**
  * `npm run deploy` against Compose project `project` made of `files`, with `args` after them; prints what it
@@ -69,29 +37,6 @@ export async function runDeploy(
   );
   console.log(`[${['deploy', ...args].join(' ')}] exit ${result.code}\n${result.stdout}${result.stderr}`);
   return result;
-}
-
-/** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
-export function runLoud(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  timeoutMs = 1_800_000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`));
-    });
-  });
 }
 
 /** Binds `port` on 127.0.0.1 (0: any free one) and lets it go again: the port it got, or undefined if taken. */
@@ -134,9 +79,6 @@ export function proxyDnsRefreshMs(): number {
   if (!seconds) throw new Error('proxy/proxy.conf has no `resolver … valid=Ns;`');
   return Number(seconds) * 1000 + 1000;
 }
-
-/** `docker compose`, the Compose v2 plugin: what users run and CI tests. */
-export const COMPOSE = ['docker', 'compose'] as const;
 
 /** Fails, naming the plugin, when `docker compose` is missing. */
 export async function requireCompose(): Promise<void> {
@@ -203,43 +145,28 @@ export interface StackOptions {
 }
 
 /** One Compose project: its name, the port the proxy is published on, and the commands to drive it. */
-export class Stack {
+export class Stack extends Compose {
   constructor(
     readonly project: string,
     readonly proxyPort: number,
     readonly extraEnv: NodeJS.ProcessEnv = {},
     readonly options: StackOptions = {},
-  ) {}
+  ) {
+    super({ project });
+  }
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.proxyPort}`;
   }
 
   /** What Compose sees besides the files: a command run against this stack needs it too. */
-  get env(): NodeJS.ProcessEnv {
+  override get env(): NodeJS.ProcessEnv {
     return { ...this.extraEnv, PROXY_PORT: String(this.proxyPort), TAG: this.options.tag ?? 'e2e' };
   }
 
   /** The Compose files this stack is made of, docker-compose.yml first. */
-  get files(): string[] {
+  override get files(): string[] {
     return [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])];
-  }
-
-  /** `docker compose` with this stack's project and files, then `args`: the command and its arguments. */
-  composeArgs(args: string[]): [string, string[]] {
-    const [command, ...prefix] = COMPOSE;
-    const files = this.files.flatMap((file) => ['--file', file]);
-    return [command, [...prefix, '--project-name', this.project, ...files, ...args]];
-  }
-
-  exec(args: string[], timeoutMs?: number): Promise<RunResult> {
-    const [command, full] = this.composeArgs(args);
-    return run(command, full, { env: this.env, ...(timeoutMs ? { timeoutMs } : {}) });
-  }
-
-  execLoud(args: string[]): Promise<void> {
-    const [command, full] = this.composeArgs(args);
-    return runLoud(command, full, this.env);
   }
 
   /** Container IDs of one service (or all), running or not. */

@@ -1,0 +1,263 @@
+/**
+ * How one service moves to a new image under load, for `npm run deploy` (scripts/deploy.ts): back-end and
+ * front-end replicas roll (new ones next to the old, healthy and routed, then the old ones drained); the
+ * proxy reloads a new configuration in place or, for anything else, is replaced.
+ */
+import type { Compose } from './compose.js';
+import { proxyDnsRefreshMs, replicaId, run, type RunResult } from './stack.js';
+
+/** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
+export const SERVICES = ['back-end', 'front-end', 'proxy'] as const;
+export type Service = (typeof SERVICES)[number];
+
+/** Configuration the proxy can reload in place; any other difference between images needs a new container. */
+const PROXY_CONFIG_DIR = '/etc/nginx';
+/** Where a reloaded proxy notes which image its configuration came from (tmpfs: a restart forgets it). */
+const PROXY_CONFIG_IMAGE_FILE = '/tmp/config-image';
+
+export class DeployError extends Error {}
+
+export const say = (message: string): void => console.log(`deploy: ${message}`);
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export async function must(result: Promise<RunResult>, what: string): Promise<string> {
+  const { code, stdout, stderr } = await result;
+  if (code !== 0) throw new DeployError(`${what} failed: ${(stderr || stdout).trim()}`);
+  return stdout.trim();
+}
+
+export const docker = (args: string[], timeoutMs?: number): Promise<string> =>
+  must(run('docker', args, timeoutMs ? { timeoutMs } : {}), `docker ${args.slice(0, 2).join(' ')}`);
+
+/** Running containers of a service, oldest first. */
+export async function containers(compose: Compose, service: Service): Promise<string[]> {
+  const ids = (await compose.output(['ps', '--quiet', '--status', 'running', service])).split('\n').filter(Boolean);
+  if (ids.length === 0) return [];
+  const created = await docker(['inspect', '--format', '{{.Created}} {{.Id}}', ...ids]);
+  return created
+    .split('\n')
+    .sort()
+    .map((line) => line.split(' ')[1]!);
+}
+
+export interface Container {
+  id: string;
+  /** The image's id, and the reference it was started by (which names its release). */
+  image: string;
+  reference: string;
+  hash: string;
+  hostname: string;
+}
+
+export async function describe(ids: string[]): Promise<Container[]> {
+  if (ids.length === 0) return [];
+  const labels = '{{index .Config.Labels "com.docker.compose.config-hash"}}';
+  const format = `{{.Id}} {{.Image}} {{.Config.Image}} ${labels} {{.Config.Hostname}}`;
+  const lines = (await docker(['inspect', '--format', format, ...ids])).split('\n');
+  return lines.map((line) => {
+    const [id, image, reference, hash, hostname] = line.split(' ') as [string, string, string, string, string];
+    return { id, image, reference, hash, hostname };
+  });
+}
+
+/** What a service runs now and what it is to run. */
+export interface Plan {
+  service: Service;
+  target: string;
+  old: Container[];
+  /** For the proxy: whether only its configuration changes (a reload instead of a new container). */
+  reloadOnly: boolean;
+}
+
+export const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
+
+/** The image a proxy's configuration comes from: its own, or the one it last reloaded from. */
+export async function proxyConfigImage(container: Container): Promise<string> {
+  const { code, stdout } = await run('docker', ['exec', container.id, 'cat', PROXY_CONFIG_IMAGE_FILE]);
+  return code === 0 && stdout.trim() !== '' ? stdout.trim() : container.image;
+}
+
+/**
+ * A digest of everything in an image but its nginx configuration: paths, link targets and file contents.
+ * Equal digests and equal image settings mean the difference is configuration a reload can apply.
+ */
+async function digestOutsideConfig(image: string): Promise<string> {
+  const script =
+    `find / -xdev \\( -path ${PROXY_CONFIG_DIR} -o -path /tmp -o -path /etc/hostname -o -path /etc/hosts ` +
+    `-o -path /etc/resolv.conf \\) -prune -o -type f -exec md5sum {} + -o ! -type d -printf '%p -> %l\\n' ` +
+    '| sort | md5sum';
+  return docker(['run', '--rm', '--network', 'none', '--user', '0', '--entrypoint', 'sh', image, '-c', script]);
+}
+
+/** An image's layers and settings, without the labels that name the release which built it. */
+async function content(image: string): Promise<{ layers: string; settings: string }> {
+  const format = '{{json .RootFS.Layers}}\n{{json .Config}}';
+  const [layers, config] = (await docker(['image', 'inspect', '--format', format, image])).split('\n');
+  const { Labels: _labels, ...settings } = JSON.parse(config!) as Record<string, unknown>;
+  return { layers: layers!, settings: JSON.stringify(settings) };
+}
+
+/** Whether two images hold the same files and settings: a new release of an unchanged service. */
+export async function sameContent(a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const [x, y] = await Promise.all([content(a), content(b)]);
+  return x.layers === y.layers && x.settings === y.settings;
+}
+
+export async function onlyConfigDiffers(from: string, to: string): Promise<boolean> {
+  const [a, b] = await Promise.all([content(from), content(to)]);
+  if (a.settings !== b.settings) return false;
+  const [x, y] = await Promise.all([digestOutsideConfig(from), digestOutsideConfig(to)]);
+  return x === y;
+}
+
+/** Waits until every container is healthy; on failure or timeout, says which and what its last check printed. */
+export async function waitHealthy(service: Service, ids: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const states = await Promise.all(
+      ids.map(async (id) => {
+        const state = JSON.parse(await docker(['inspect', '--format', '{{json .State}}', id])) as {
+          Status: string;
+          Health?: { Status: string; Log?: { Output: string }[] };
+        };
+        return { id, status: state.Health?.Status ?? state.Status, last: state.Health?.Log?.at(-1)?.Output ?? '' };
+      }),
+    );
+    if (states.every((state) => state.status === 'healthy')) return;
+    const bad = states.find((state) => state.status === 'unhealthy' || state.status === 'exited');
+    if (bad || Date.now() > deadline) {
+      const which = bad ?? states.find((state) => state.status !== 'healthy')!;
+      const output = which.last.trim() || '(no output)';
+      throw new DeployError(
+        `${service}: the new version is ${which.status} (container ${shortId(which.id)}` +
+          `${bad ? '' : `, after ${timeoutMs / 1000} s`}); last health check output: ${output}`,
+      );
+    }
+    await sleep(1000);
+  }
+}
+
+/** What the proxy asks to learn which replica answers: the back-end's greeting, a page the front-end lacks (a 404). */
+const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
+  'back-end': '/api/hello',
+  'front-end': '/softy-pinko-deploy-probe',
+};
+
+/**
+ * Waits until the proxy has sent a request to each of `hostnames` (known by the X-Served-By id each derives from
+ * its name), asking from inside the proxy container: it is the proxy's own view, with its DNS answers, whatever
+ * port or TLS it is published with.
+ * A few requests a second, so the API's rate limit for that address is never reached.
+ */
+async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, hostnames: string[]): Promise<void> {
+  const [proxy] = await containers(compose, 'proxy');
+  if (!proxy) return; // Nothing routes yet: the proxy will resolve them when it starts.
+  const env = await docker(['inspect', '--format', '{{json .Config.Env}}', proxy]);
+  const url = (JSON.parse(env) as string[]).includes('TLS=on') ? 'https://127.0.0.1' : 'http://127.0.0.1';
+  const requests = Math.min(2 * hostnames.length + 2, 10);
+  const script =
+    'for i in $(seq "$0"); do curl --insecure --silent --output /dev/null --dump-header - ' +
+    '--header "Host: localhost" "$1"; sleep 0.1; done';
+  // Each replica names itself by an opaque id derived from its host name, not by the name.
+  const unseen = new Set(hostnames.map(replicaId));
+  const deadline = Date.now() + 30_000; // the proxy resolves names again every 5 s (proxy.conf)
+  while (unseen.size > 0) {
+    if (Date.now() > deadline) {
+      throw new DeployError(`${service}: the proxy did not route to ${[...unseen].join(', ')} within 30 s`);
+    }
+    const { stdout } = await run('docker', [
+      'exec',
+      proxy,
+      'sh',
+      '-c',
+      script,
+      String(requests),
+      url + PROBE_PATH[service],
+    ]);
+    for (const match of stdout.matchAll(/^x-served-by:\s*(\S+)/gim)) unseen.delete(match[1]!);
+    if (unseen.size > 0) await sleep(500);
+  }
+}
+
+const PROXY_DNS_REFRESH_MS = proxyDnsRefreshMs();
+
+/**
+ * Stops containers one at a time, each finishing the requests it has (their stop signal drains them), and
+ * gives the proxy time to forget each address before the next step: one gone address costs a request a
+ * retry, several at once (or one during a proxy reload) could use up its tries.
+ */
+async function drain(ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await docker(['stop', id], 120_000);
+    await docker(['rm', id]);
+    await sleep(PROXY_DNS_REFRESH_MS);
+  }
+}
+
+/** Back-end or front-end: the new replicas next to the old, healthy and routed, then the old ones drained. */
+export async function roll(compose: Compose, step: Plan, healthTimeoutMs: number): Promise<void> {
+  const service = step.service as Exclude<Service, 'proxy'>;
+  const started = Date.now();
+  const count = Math.max(step.old.length, 1);
+  const oldIds = new Set(step.old.map((container) => container.id));
+  await compose.output([
+    'up',
+    '--detach',
+    '--no-deps',
+    '--no-recreate',
+    '--scale',
+    `${service}=${oldIds.size + count}`,
+    service,
+  ]);
+  const fresh = (await describe(await containers(compose, service))).filter((container) => !oldIds.has(container.id));
+  console.log(`deploy: ${service}: ${fresh.length} new starting …`);
+  try {
+    await waitHealthy(
+      service,
+      fresh.map((container) => container.id),
+      healthTimeoutMs,
+    );
+    await waitRouted(
+      compose,
+      service,
+      fresh.map((container) => container.hostname),
+    );
+  } catch (error) {
+    await drain(fresh.map((container) => container.id));
+    throw new DeployError(
+      `${(error as Error).message}\nThe new containers were removed; the old version keeps serving.`,
+    );
+  }
+  await drain([...oldIds]);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  say(`${service}: ${fresh.length} new healthy, routing, draining ${oldIds.size} old… done in ${seconds} s`);
+}
+
+/**
+ * The proxy: its configuration alone changed → a graceful reload inside the running container, which keeps
+ * every connection; anything else, or a configuration the running nginx will not reload → a new container,
+ * the one cut Docker cannot avoid (the published port belongs to one container at a time).
+ */
+export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: number): Promise<void> {
+  const started = Date.now();
+  const [old] = step.old;
+  if (step.reloadOnly && old) {
+    const files = 'nginx.conf mime.types snippets conf.d templates';
+    const pipeline =
+      `docker run --rm --network none --entrypoint tar "$0" -C ${PROXY_CONFIG_DIR} -c ${files} ` +
+      '| docker exec --interactive "$1" proxy-reload';
+    const reloaded = await run('bash', ['-o', 'pipefail', '-c', pipeline, step.target, old.id]);
+    if (reloaded.code === 0) {
+      await docker(['exec', old.id, 'sh', '-c', `echo "$0" > ${PROXY_CONFIG_IMAGE_FILE}`, step.target]);
+      say(`proxy: configuration reloaded in place, no connection dropped… done in ${Date.now() - started} ms`);
+      return;
+    }
+    // 2: valid (nginx -t passed above) but not reloadable into what runs; a new container starts with it.
+    if (reloaded.code !== 2) throw new DeployError(`proxy: reload failed: ${reloaded.stderr.trim()}`);
+    say('proxy: nginx would not reload this configuration (its log says why); replacing the container instead');
+  }
+  await compose.output(['up', '--detach', '--no-deps', '--force-recreate', 'proxy']);
+  const [fresh] = await containers(compose, 'proxy');
+  await waitHealthy('proxy', [fresh!], healthTimeoutMs);
+  say(`proxy: new container healthy… done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
