@@ -117,7 +117,7 @@ export function backEndRoutes(): string[] {
 
 /** The `valid=` of the proxy's nginx resolver, in seconds, wherever the proxy's configuration sets it. */
 export function resolverValidSeconds(): number {
-  const files = ['proxy/proxy.conf', 'proxy/entrypoint.sh', ...listed('proxy/templates'), ...listed('proxy/snippets')];
+  const files = ['proxy/proxy.conf', ...listed('proxy/templates'), ...listed('proxy/snippets')];
   const found = files
     .filter((file) => existsSync(`${repoRoot}${file}`))
     .flatMap((file) => [...read(file).matchAll(/resolver\s[^;]*\bvalid=(\d+)(s?)\b/g)])

@@ -670,7 +670,9 @@ describeRendered.each(overlays)('%s overlay: the edge as a cluster runs it', (ov
     expect(envOf(proxy().containers[0]).RESOLVER_IPV6).toMatch(/^(on|off)$/);
     const conf = readFileSync(`${repoRoot}proxy/proxy.conf`, 'utf8');
     expect(conf).toMatch(/^resolver \$\{RESOLVER\} valid=\d+s ipv6=\$\{RESOLVER_IPV6\};$/m);
-    expect(readFileSync(`${repoRoot}proxy/entrypoint.sh`, 'utf8')).toMatch(/RESOLVER_IPV6 must be on or off/);
+    expect(readFileSync(`${repoRoot}proxy/docker-entrypoint.d/16-proxy-settings.envsh`, 'utf8')).toMatch(
+      /RESOLVER_IPV6 must be on or off/,
+    );
   });
 
   it("the exporter sidecar reads stub_status on the pod's loopback, where nginx alone serves it", () => {

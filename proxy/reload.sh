@@ -1,16 +1,17 @@
 #!/bin/sh
 # Applies a newer proxy image's configuration to this running container without a restart or a dropped
 # request: reads a tar of that image's /etc/nginx on stdin, renders it with this container's environment
-# (the entrypoint's own checks), tests it, swaps it in for /tmp/nginx and reloads nginx gracefully.
+# and start-up hooks (/docker-entrypoint.d: the same checks), tests it, swaps it in for /tmp/nginx and
+# reloads nginx gracefully.
 # Installed as proxy-reload; needs only /tmp writable, as uid 101 like nginx itself:
 #
 #   docker run --rm --network none --entrypoint tar NEW_IMAGE -C /etc/nginx \
 #       -c nginx.conf mime.types snippets conf.d templates | docker exec -i CONTAINER proxy-reload
 #
-# Exits non-zero, with nginx's or the entrypoint's error, and the running configuration untouched, when the
+# Exits non-zero, with nginx's or the hooks' error, and the running configuration untouched, when the
 # new one is refused: 2 when it passed nginx -t but the running nginx would not reload it (a rate-limit
 # zone with a new key, say), which a new container applies; 1 otherwise. Only the configuration is taken:
-# the entrypoint and this script stay this image's.
+# the hooks and this script stay this image's.
 set -euf
 
 live=/tmp/nginx
@@ -21,9 +22,9 @@ rm -rf "$next" "$live.old"
 mkdir -p "$next/source"
 tar -x -C "$next/source"
 
-# The entrypoint's validation and rendering into $next/out, then nginx's own test of the result.
-if ! NGINX_SOURCE_DIR="$next/source" NGINX_OUTPUT_DIR="$next/out" \
-  proxy-entrypoint nginx -t -q -c "$next/out/nginx.conf"; then
+# The start-up hooks' checks and rendering into $next/out, then nginx's own test of the result.
+if ! NGINX_SOURCE_DIR="$next/source" NGINX_OUTPUT_DIR="$next/out" NGINX_ENTRYPOINT_QUIET_LOGS=1 \
+  /docker-entrypoint.sh nginx -t -q -c "$next/out/nginx.conf" >/dev/null; then
   echo 'proxy-reload: new configuration refused; nginx keeps running the old one' >&2
   exit 1
 fi
