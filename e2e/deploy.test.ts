@@ -298,6 +298,10 @@ USER 101:101`,
     expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(await stack.containers('proxy')).toEqual([proxyBefore]);
     expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBe('next');
+    // A restart of that container serves what it was serving, not its image's older configuration.
+    expect((await run('docker', ['restart', proxyBefore!])).code).toBe(0);
+    await stack.waitHealthy();
+    expect((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-deploy-check')).toBe('next');
     await expectStoredOnce();
   });
 

@@ -3,10 +3,13 @@
 # request: reads a tar of that image's /etc/nginx on stdin, renders it with this container's environment
 # and start-up hooks (/docker-entrypoint.d: the same checks), tests it, swaps it in for /tmp/nginx and
 # reloads nginx gracefully.
-# Installed as proxy-reload; needs only /tmp writable, as uid 101 like nginx itself:
+# Installed as proxy-reload; runs as uid 101 like nginx itself. IMAGE names where the tree comes from:
 #
 #   docker run --rm --network none --entrypoint tar NEW_IMAGE -C /etc/nginx \
-#       -c nginx.conf mime.types snippets conf.d templates | docker exec -i CONTAINER proxy-reload
+#       -c nginx.conf mime.types snippets conf.d templates | docker exec -i CONTAINER proxy-reload NEW_IMAGE
+#
+# Once nginx runs it, the tree and IMAGE are kept in /var/lib/proxy-release/<this container's host name>
+# (a volume in Compose), so a restart of this container serves them again (20-envsubst-on-templates.sh).
 #
 # Exits non-zero, with nginx's or the hooks' error, and the running configuration untouched, when the
 # new one is refused: 2 when it passed nginx -t but the running nginx would not reload it (a rate-limit
@@ -14,6 +17,8 @@
 # the hooks and this script stay this image's.
 set -euf
 
+image=${1:-unknown}
+kept=/var/lib/proxy-release/$(cat /etc/hostname)
 live=/tmp/nginx
 next=/tmp/nginx-next
 # Whatever happens, no half-built tree is left behind for the next run.
@@ -63,6 +68,7 @@ output=$(nginx -s reload -c "$live/nginx.conf" 2>&1) || put_back 1 "$output"
 for _ in $(seq 50); do
   if children | grep -qvxF -e "$before"; then
     echo "proxy-reload: new configuration in place; nginx (pid $master) is reloading gracefully"
+    rm -rf "$kept" && mkdir -p "$kept" && mv "$next/source" "$kept/nginx" && echo "$image" >"$kept/image"
     exit 0
   fi
   sleep 0.1

@@ -10,6 +10,10 @@ set -eu
 
 src=${NGINX_SOURCE_DIR:-/etc/nginx}
 out=${NGINX_OUTPUT_DIR:-/tmp/nginx}
+# A restart serves what proxy-reload last applied to this very container (without the Compose volume
+# the folder is read-only and empty).
+kept=/var/lib/proxy-release/$(cat /etc/hostname)
+if [ -z "${NGINX_SOURCE_DIR:-}" ] && [ -d "$kept/nginx" ]; then src=$kept/nginx; fi
 rm -rf "$out"
 mkdir -p "$out"
 # Not tls/: the certificate stays where it is mounted, and snippets/tls.conf names it by its full path.

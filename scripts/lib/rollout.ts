@@ -12,8 +12,8 @@ export type Service = (typeof SERVICES)[number];
 
 /** Configuration the proxy can reload in place; any other difference between images needs a new container. */
 const PROXY_CONFIG_DIR = '/etc/nginx';
-/** Where a reloaded proxy notes which image its configuration came from (tmpfs: a restart forgets it). */
-const PROXY_CONFIG_IMAGE_FILE = '/tmp/config-image';
+/** Where a reloaded proxy keeps the image its configuration came from, by host name (proxy/reload.sh). */
+const PROXY_CONFIG_IMAGE_FILE = '/var/lib/proxy-release/$(cat /etc/hostname)/image';
 
 export class DeployError extends Error {}
 
@@ -72,7 +72,7 @@ export const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(
 
 /** The image a proxy's configuration comes from: its own, or the one it last reloaded from. */
 export async function proxyConfigImage(container: Container): Promise<string> {
-  const { code, stdout } = await run('docker', ['exec', container.id, 'cat', PROXY_CONFIG_IMAGE_FILE]);
+  const { code, stdout } = await run('docker', ['exec', container.id, 'sh', '-c', `cat ${PROXY_CONFIG_IMAGE_FILE}`]);
   return code === 0 && stdout.trim() !== '' ? stdout.trim() : container.image;
 }
 
@@ -245,10 +245,9 @@ export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs
     const files = 'nginx.conf mime.types snippets conf.d templates';
     const pipeline =
       `docker run --rm --network none --entrypoint tar "$0" -C ${PROXY_CONFIG_DIR} -c ${files} ` +
-      '| docker exec --interactive "$1" proxy-reload';
+      '| docker exec --interactive "$1" proxy-reload "$0"';
     const reloaded = await run('bash', ['-o', 'pipefail', '-c', pipeline, step.target, old.id]);
     if (reloaded.code === 0) {
-      await docker(['exec', old.id, 'sh', '-c', `echo "$0" > ${PROXY_CONFIG_IMAGE_FILE}`, step.target]);
       say(`proxy: configuration reloaded in place, no connection dropped… done in ${Date.now() - started} ms`);
       return;
     }
@@ -259,5 +258,8 @@ export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs
   await compose.output(['up', '--detach', '--no-deps', '--force-recreate', 'proxy']);
   const [fresh] = await containers(compose, 'proxy');
   await waitHealthy('proxy', [fresh!], healthTimeoutMs);
+  // What the replaced container had reloaded is no one's any more.
+  const forget = 'find /var/lib/proxy-release -mindepth 1 -maxdepth 1 ! -name "$(cat /etc/hostname)" -exec rm -rf {} +';
+  await docker(['exec', fresh!, 'sh', '-c', forget]);
   say(`proxy: new container healthy… done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
