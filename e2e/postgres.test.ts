@@ -25,10 +25,12 @@ import {
   runLoud,
   type RunResult,
 } from '../scripts/lib/stack.js';
+import { releasesFile } from '../scripts/lib/release.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 100; // POSTs per second, spread over 3 replicas
-const BACK_END = 'softy-pinko-back-end:e2e';
+/** The suite's releases are tagged e2e-postgres-N, each a new tag: a deploy never moves one. */
+const RELEASE = 'e2e-postgres';
 /** What the deploy scenario builds its next versions on: the back-end the stack runs, under a tag of its own. */
 const BACK_END_BASE = 'softy-pinko-back-end:e2e-postgres-base';
 /** Marks those next versions, so the ones no tag names any more are pruned afterwards. */
@@ -143,15 +145,24 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   }
 
   let overrides: string | undefined;
-  /** The back-end image the stack was built with, once the deploy scenario has moved its tag. */
+  /** The back-end image the stack was built with. */
   let backEndBuilt: string | undefined;
+  let releases = 0;
+  /** The back-end image the stack runs now, by the release tag it was deployed under. */
+  const backEnd = () => imageId(`softy-pinko-back-end:${stack.options.tag ?? 'e2e'}`);
   /** The migration the deploy scenario shipped (file name → SQL), which the release after it carries too. */
   let shippedByDeploy: Record<string, string> | undefined;
 
   /** Runs `npm run deploy` against this stack with its own settings and `files` layered over its Compose files. */
-  function deploy(files: string[]): Promise<RunResult> {
+  async function deploy(files: string[]): Promise<RunResult> {
     const composeFiles = ['docker-compose.yml', 'docker-compose.postgres.yml', ...files];
-    return runDeploy(stack.project, composeFiles, { env: stack.env, timeoutMs: 600_000 });
+    const tag = `${RELEASE}-${(releases += 1)}`;
+    const result = await runDeploy(stack.project, composeFiles, {
+      env: { ...stack.env, TAG: tag },
+      timeoutMs: 600_000,
+    });
+    if (result.code === 0) stack.options.tag = tag;
+    return result;
   }
 
   /** A Compose override whose back-end is the one built from source plus `migrations` (file name → SQL). */
@@ -240,12 +251,16 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   afterAll(async () => {
     if (stack) await stack.down();
     if (overrides) rmSync(overrides, { recursive: true, force: true });
-    // The deploy scenario moved the suite's back-end tag to its next version: back to the one built from source.
-    if (backEndBuilt) {
-      await run('docker', ['tag', backEndBuilt, BACK_END]);
-      await run('docker', ['image', 'rm', BACK_END_BASE, 'softy-pinko-back-end:previous']);
-      await run('docker', ['image', 'prune', '--force', '--filter', `label=${NEXT_LABEL}`]);
-    }
+    rmSync(releasesFile(stack.project), { force: true });
+    const listed = await run('docker', [
+      'image',
+      'ls',
+      '--format',
+      '{{.Repository}}:{{.Tag}}',
+      `softy-pinko-*:${RELEASE}-*`,
+    ]);
+    await run('docker', ['image', 'rm', BACK_END_BASE, ...listed.stdout.split('\n').filter(Boolean)]);
+    await run('docker', ['image', 'prune', '--force', '--filter', `label=${NEXT_LABEL}`]);
   });
 
   it('keeps db on the internal network only, its data on a named volume, its password in a secret', async () => {
@@ -409,7 +424,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
 
   it('npm run deploy applies a new migration before the new back-end starts; the old one serves, 0 failed', async () => {
     await stack.waitHealthy();
-    backEndBuilt = await imageId(BACK_END);
+    backEndBuilt = await backEnd();
     expect((await run('docker', ['tag', backEndBuilt, BACK_END_BASE])).code).toBe(0);
     const shipped = shippedMigrations();
     const versions = shipped.map((name) => Number(name.split('_')[0]));
@@ -447,7 +462,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     const fresh = await stack.containers('back-end');
     expect(fresh).toHaveLength(3);
     expect(fresh.filter((id) => old.includes(id))).toEqual([]);
-    const nextImage = await imageId(BACK_END);
+    const nextImage = await backEnd();
     expect(nextImage).not.toBe(backEndBuilt);
     const created: number[] = [];
     for (const id of fresh) {
@@ -489,7 +504,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
       [broken]: 'ALTER TABLE no_such_table ADD COLUMN x text;',
     });
     const before = (await stack.containers('back-end')).sort();
-    const imageBefore = await imageId(BACK_END);
+    const imageBefore = await backEnd();
     let result!: RunResult;
     const acknowledged = await visitorLoad('deploy a back-end whose migration fails', async () => {
       result = await deploy([next]);
@@ -501,7 +516,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     );
     expect(result.stdout).not.toMatch(/back-end: \d+ new starting/);
     expect((await stack.containers('back-end')).sort()).toEqual(before);
-    expect(await imageId(BACK_END), 'the tag still names the running version').toBe(imageBefore);
+    expect(await backEnd(), 'the release that runs is still the one before').toBe(imageBefore);
     expect(await schemaVersions()).toEqual(versions);
     expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
     await expectStoredOnce(acknowledged);
