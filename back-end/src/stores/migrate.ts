@@ -49,6 +49,14 @@ export class SchemaTooOldError extends Error {
   override readonly name = 'SchemaTooOldError';
 }
 
+/** A connection of its own; a server that goes away must fail the call using it, not crash the process. */
+async function connect(config: pg.ClientConfig): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
 /** The rows of `sql`, or none when its table does not exist (nothing was ever migrated that way). */
 async function rowsIfTable<Row extends pg.QueryResultRow>(client: pg.Client, sql: string): Promise<Row[]> {
   try {
@@ -68,9 +76,7 @@ export async function checkSchema(
   { dir, connectTimeoutMs = 1_000 }: MigrateOptions = {},
 ): Promise<number> {
   const needed = await loadMigrations(dir);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
-  client.on('error', () => undefined);
-  await client.connect();
+  const client = await connect({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
   try {
     const applied = new Set(
       (await rowsIfTable<{ name: string }>(client, `SELECT name FROM ${TABLE}`)).map((r) => r.name),
@@ -117,15 +123,12 @@ export async function migrate(
   // Loaded here, not at start-up: the server only checks the schema, and the library costs ~0.1 s and 10 MB.
   const { runner } = await import('node-pg-migrate');
   // Its own connection, without the pool's short statement timeout: a migration or the lock wait may take longer.
-  const client = new pg.Client({
+  const client = await connect({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: statementTimeoutMs,
     application_name: 'softy-pinko-migrate',
   });
-  // A server that goes away mid-migration must fail this call, not crash the process.
-  client.on('error', () => undefined);
-  await client.connect();
   const quiet = () => undefined;
   const options = {
     dbClient: client,
@@ -139,13 +142,10 @@ export async function migrate(
   };
   let running: string | undefined;
   // The library names each migration as it starts it; the last one named is the one that failed.
-  const logger = {
-    ...options.logger,
-    info: (line: string) => (running = /^### MIGRATION (\S+) \(UP\)/.exec(line)?.[1] ?? running),
-  };
+  const track = (line: string) => (running = /^### MIGRATION (\S+) \(UP\)/.exec(line)?.[1] ?? running);
   try {
     await adoptSchemaMigrations(options);
-    const applied = await runner({ ...options, logger });
+    const applied = await runner({ ...options, logger: { ...options.logger, info: track } });
     return applied.map((migration) => `${migration.name}.sql`);
   } catch (error) {
     if (running === undefined) throw error;
