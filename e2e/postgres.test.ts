@@ -230,7 +230,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   }
 
   const schemaVersions = async (): Promise<number[]> =>
-    (await sql('SELECT version FROM schema_migrations ORDER BY version')).map(Number);
+    (await sql('SELECT name FROM pgmigrations ORDER BY id')).map((name) => parseInt(name, 10));
 
   beforeAll(async () => {
     await ensurePostgresImage();
@@ -280,7 +280,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     const env = await stack.inspect<string[]>(db!, '.Config.Env');
     expect(env).toContain('POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password');
     expect(env.some((entry) => entry.startsWith('POSTGRES_PASSWORD='))).toBe(false);
-    expect(await sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual(['1']);
+    expect(await sql('SELECT name FROM pgmigrations ORDER BY id')).toEqual(['001_contact_messages']);
   });
 
   it('ran the migrations as a one-shot step before the back-end; running it again has nothing to do', async () => {
@@ -456,7 +456,9 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     // of them exited and restarted (as one that found the schema too old would have).
     const [appliedAt] = (
       await sql(
-        `SELECT (extract(epoch FROM applied_at) * 1000)::bigint FROM schema_migrations WHERE version = ${version}`,
+        // node-pg-migrate's run_on is a timestamp without a zone, in the server's.
+        `SELECT (extract(epoch FROM run_on AT TIME ZONE current_setting('TimeZone')) * 1000)::bigint ` +
+          `FROM pgmigrations WHERE name = '${migration.replace(/\.sql$/, '')}'`,
       )
     ).map(Number);
     const fresh = await stack.containers('back-end');

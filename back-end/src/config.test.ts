@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       store: { path: DEFAULT_CONTACT_STORE_PATH },
       trustedProxies: [],
+      migrateWaitMs: 60_000,
     });
   });
 
@@ -19,6 +20,7 @@ describe('loadConfig', () => {
     const env = {
       ...{ PORT: '8081', HOST: '127.0.0.1', LOG_LEVEL: 'debug', CONTACT_STORE_PATH: '/data/messages.jsonl' },
       ...{ METRICS_PORT: '9100', BUILD_VERSION: '1.2.3', BUILD_COMMIT: 'abc1234', TRUSTED_PROXIES: 'proxy' },
+      MIGRATE_WAIT_SECONDS: '5',
     };
     expect(loadConfig(env)).toEqual({
       host: '127.0.0.1',
@@ -28,6 +30,7 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       store: { path: '/data/messages.jsonl' },
       trustedProxies: ['proxy'],
+      migrateWaitMs: 5_000,
     });
   });
 
@@ -54,6 +57,12 @@ describe('loadConfig', () => {
     if (port === '') expect(loadConfig({ METRICS_PORT: port }).metricsPort).toBe(9464);
     else
       expect(() => loadConfig({ METRICS_PORT: port })).toThrow(/^METRICS_PORT must be a whole number from 1 to 65535/);
+  });
+
+  it.each(['abc', '-1', '1.5'])('refuses MIGRATE_WAIT_SECONDS=%j', (seconds) => {
+    expect(() => loadConfig({ MIGRATE_WAIT_SECONDS: seconds })).toThrow(
+      `MIGRATE_WAIT_SECONDS must be a whole number of seconds, got "${seconds}"`,
+    );
   });
 
   it('refuses a METRICS_PORT equal to PORT: /metrics must never share the API port', () => {

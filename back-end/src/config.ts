@@ -18,6 +18,8 @@ export interface Config {
   store: StoreSelection;
   /** Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (TRUSTED_PROXIES): the proxy only. */
   trustedProxies: string[];
+  /** How long the migrate command waits for a server still starting (MIGRATE_WAIT_SECONDS). */
+  migrateWaitMs: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] satisfies LevelWithSilent[];
@@ -41,6 +43,11 @@ const Env = Type.Object({
   LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` }),
   // parseTrustedProxies splits it on commas or spaces (env-schema's separator takes one string) and checks each.
   TRUSTED_PROXIES: Type.String({ default: '' }),
+  MIGRATE_WAIT_SECONDS: Type.Unsafe<number>({
+    allOf: [Type.String({ pattern: '^\\d+$' }), Type.Integer({ minimum: 0 })],
+    default: 60,
+    description: 'a whole number of seconds',
+  }),
 });
 
 /** The variables of `Env`, typed and defaulted; a bad one throws one line naming it and its value. */
@@ -74,5 +81,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Code, not schema: the URL may come from a *_FILE secret, and a bad one is shown without its password.
     store: storeSelectionFromEnv(env),
     trustedProxies: parseTrustedProxies(vars.TRUSTED_PROXIES),
+    migrateWaitMs: vars.MIGRATE_WAIT_SECONDS * 1000,
   };
 }

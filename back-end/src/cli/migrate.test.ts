@@ -4,7 +4,7 @@
  * back-end rolls in (an expand change: old and new code both work on the new schema).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -24,8 +24,8 @@ async function migrateCommand(env: NodeJS.ProcessEnv, dir?: string) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(
-    { env, out: (line) => out.push(line), err: (line) => err.push(line) },
-    { waitMs: 2_000, ...(dir ? { dir } : {}) },
+    { env: { MIGRATE_WAIT_SECONDS: '2', ...env }, out: (line) => out.push(line), err: (line) => err.push(line) },
+    dir ? { dir } : {},
   );
   return { code, out, err };
 }
@@ -50,7 +50,7 @@ describe.skipIf(postgresSkipReason !== '')('the migrate command', () => {
     expect((await migrateCommand({ DATABASE_URL: url })).out).toEqual([
       expect.stringMatching(/is at schema version 1, nothing to do$/),
     ]);
-    expect(await query(url, 'SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+    expect(await query(url, 'SELECT name FROM pgmigrations')).toEqual([{ name: '001_contact_messages' }]);
   });
 
   it('runs migrations with no statement timeout, so a long one is never cut off', async () => {
@@ -82,6 +82,50 @@ describe.skipIf(postgresSkipReason !== '')('the migrate command', () => {
       code: 0,
       err: [expect.stringMatching(/^migrate: nothing to do, the file store has no schema/)],
     });
+  });
+});
+
+/** A database as the runner before node-pg-migrate left it: 001 applied and recorded in its own table. */
+async function migratedByTheOldRunner(name: string): Promise<string> {
+  const url = await server().createDatabase(name);
+  const sql = await readFile(join(MIGRATIONS_DIR, '001_contact_messages.sql'), 'utf8');
+  await query(
+    url,
+    `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+       applied_at timestamptz NOT NULL DEFAULT now());
+     ${sql}
+     INSERT INTO schema_migrations (version, name) VALUES (1, '001_contact_messages.sql');
+     INSERT INTO contact_messages (id, received_at, name, email, message)
+       VALUES ('${randomUUID()}', now(), 'Before', 'before@example.com', 'kept across the upgrade');`,
+  );
+  return url;
+}
+
+describe.skipIf(postgresSkipReason !== '')('a database the old runner migrated', () => {
+  it('is adopted without running its migrations again, and the old table stays for a rollback', async () => {
+    const url = await migratedByTheOldRunner('adopt');
+    expect(await migrateCommand({ DATABASE_URL: url })).toEqual({
+      code: 0,
+      out: [expect.stringMatching(/is at schema version 1, nothing to do$/)],
+      err: [],
+    });
+    expect(await query(url, 'SELECT name FROM pgmigrations')).toEqual([{ name: '001_contact_messages' }]);
+    expect(await query(url, 'SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+    expect(await query(url, 'SELECT message FROM contact_messages')).toEqual([{ message: 'kept across the upgrade' }]);
+    // The server accepts the adopted schema, and the next release's migration is the only one applied.
+    await (await buildApp({ store: { databaseUrl: url }, schema: 'check' })).close();
+    const dir = await migrationsWith({ '002_source.sql': 'ALTER TABLE contact_messages ADD COLUMN source text;' });
+    expect((await migrateCommand({ DATABASE_URL: url }, dir)).out).toEqual([
+      'migrate: applied 002_source.sql',
+      expect.stringMatching(/is at schema version 2$/),
+    ]);
+  });
+
+  it('is adopted once when 4 migrate commands start at once', async () => {
+    const url = await migratedByTheOldRunner('adopt_race');
+    const runs = await Promise.all(Array.from({ length: 4 }, () => migrateCommand({ DATABASE_URL: url })));
+    expect(runs.map((run) => [run.code, run.err])).toEqual(Array.from({ length: 4 }, () => [0, []]));
+    expect(await query(url, 'SELECT name FROM pgmigrations')).toEqual([{ name: '001_contact_messages' }]);
   });
 });
 

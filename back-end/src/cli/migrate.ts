@@ -8,50 +8,41 @@
  *   npm run migrate                   on a checkout
  */
 import { pathToFileURL } from 'node:url';
-import { redactDatabaseUrl, storeSelectionFromEnv } from '../contact-store.js';
+import { loadConfig } from '../config.js';
+import { redactDatabaseUrl } from '../contact-store.js';
 import { connectionProblem } from '../stores/database-url.js';
-import { loadMigrations, migrate, MigrationFailedError, type Migration } from '../stores/migrate.js';
+import { loadMigrations, migrate, MigrationFailedError } from '../stores/migrate.js';
 import { isTransient } from '../stores/postgres.js';
 import type { CliIo } from './messages.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs the command; answers the exit code. Every failure is one line on stderr, without the password. */
-export async function main(
-  io: CliIo,
-  { waitMs = 60_000, dir }: { waitMs?: number; dir?: string } = {},
-): Promise<number> {
+export async function main(io: CliIo, { dir }: { dir?: string } = {}): Promise<number> {
   let url: string;
+  let latest: number;
+  let waitMs: number;
   try {
-    const selection = storeSelectionFromEnv(io.env);
-    if (!('databaseUrl' in selection)) {
+    const config = loadConfig(io.env);
+    if (!('databaseUrl' in config.store)) {
       io.err(
         'migrate: nothing to do, the file store has no schema (DATABASE_URL or DATABASE_URL_FILE selects PostgreSQL)',
       );
       return 0;
     }
-    url = selection.databaseUrl;
+    url = config.store.databaseUrl;
+    waitMs = config.migrateWaitMs;
+    latest = Math.max(0, ...(await loadMigrations(dir)).map((migration) => migration.version));
   } catch (error) {
     io.err(`migrate: ${(error as Error).message}`);
     return 1;
   }
   const where = redactDatabaseUrl(url);
-  let migrations: Migration[];
-  try {
-    migrations = await loadMigrations(dir);
-  } catch (error) {
-    io.err(`migrate: ${(error as Error).message}`);
-    return 1;
-  }
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      const options = { statementTimeoutMs: 0, connectTimeoutMs: 3_000, ...(dir ? { dir } : {}) };
-      const applied = await migrate(url, options);
-      for (const version of applied) {
-        io.out(`migrate: applied ${migrations.find((migration) => migration.version === version)?.name}`);
-      }
-      const latest = Math.max(0, ...migrations.map((migration) => migration.version));
+      const applied = await migrate(url, { statementTimeoutMs: 0, connectTimeoutMs: 3_000, ...(dir ? { dir } : {}) });
+      for (const name of applied) io.out(`migrate: applied ${name}`);
       io.out(`migrate: ${where} is at schema version ${latest}${applied.length === 0 ? ', nothing to do' : ''}`);
       return 0;
     } catch (error) {
@@ -69,13 +60,9 @@ export async function main(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const waitSeconds = Number(process.env.MIGRATE_WAIT_SECONDS ?? '60');
-  process.exitCode = await main(
-    {
-      env: process.env,
-      out: (line) => process.stdout.write(`${line}\n`),
-      err: (line) => process.stderr.write(`${line}\n`),
-    },
-    { waitMs: (Number.isFinite(waitSeconds) ? waitSeconds : 60) * 1000 },
-  );
+  process.exitCode = await main({
+    env: process.env,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
 }

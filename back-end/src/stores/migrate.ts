@@ -1,38 +1,34 @@
-import { readdir, readFile } from 'node:fs/promises';
+/**
+ * The schema's migrations, applied by node-pg-migrate: plain SQL files in src/migrations, recorded in its
+ * table `pgmigrations` (one row per file, named without `.sql`), under its advisory lock.
+ */
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { RunnerOption } from 'node-pg-migrate';
 import pg from 'pg';
 
 /** Next to the compiled code: the build copies src/migrations to dist/migrations. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
-/** Any fixed number; every replica takes the same session-level advisory lock around its migrations. */
-const MIGRATION_LOCK = 5_252_016;
+/** node-pg-migrate's default table, so its own command line works on this database too. */
+const TABLE = 'pgmigrations';
 
 const FILE_NAME = /^(\d+)_[a-z0-9_]+\.sql$/;
 
 export interface Migration {
   version: number;
   name: string;
-  sql: string;
 }
 
-/** The versioned SQL files, in order; a stray or duplicated version stops start-up rather than being skipped. */
+/** The versioned SQL files, in order; a stray name stops start-up rather than being skipped. */
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const names = (await readdir(dir)).filter((name) => name.endsWith('.sql'));
-  const migrations = await Promise.all(
-    names.map(async (name) => {
-      const match = FILE_NAME.exec(name);
-      if (!match) throw new Error(`migration file ${name} is not named like 001_what_it_does.sql`);
-      return { version: Number(match[1]), name, sql: await readFile(`${dir}/${name}`, 'utf8') };
-    }),
-  );
-  migrations.sort((a, b) => a.version - b.version);
-  migrations.forEach((migration, i) => {
-    if (i > 0 && migrations[i - 1]?.version === migration.version) {
-      throw new Error(`two migration files have version ${migration.version}`);
-    }
+  const migrations = names.map((name) => {
+    const match = FILE_NAME.exec(name);
+    if (!match) throw new Error(`migration file ${name} is not named like 001_what_it_does.sql`);
+    return { version: Number(match[1]), name };
   });
-  return migrations;
+  return migrations.sort((a, b) => a.version - b.version);
 }
 
 export interface MigrateOptions {
@@ -43,7 +39,7 @@ export interface MigrateOptions {
   statementTimeoutMs?: number;
 }
 
-/** One migration file failed and was rolled back; `cause` is the server's error. */
+/** One migration file failed and the run was rolled back; `cause` is the server's error. */
 export class MigrationFailedError extends Error {
   override readonly name = 'MigrationFailedError';
 }
@@ -51,6 +47,24 @@ export class MigrationFailedError extends Error {
 /** The database's schema is older than this code needs: the migrate command has not run yet. */
 export class SchemaTooOldError extends Error {
   override readonly name = 'SchemaTooOldError';
+}
+
+/** A connection of its own; a server that goes away must fail the call using it, not crash the process. */
+async function connect(config: pg.ClientConfig): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** The rows of `sql`, or none when its table does not exist (nothing was ever migrated that way). */
+async function rowsIfTable<Row extends pg.QueryResultRow>(client: pg.Client, sql: string): Promise<Row[]> {
+  try {
+    return (await client.query<Row>(sql)).rows;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return [];
+    throw error;
+  }
 }
 
 /**
@@ -61,25 +75,19 @@ export async function checkSchema(
   url: string,
   { dir, connectTimeoutMs = 1_000 }: MigrateOptions = {},
 ): Promise<number> {
-  const needed = (await loadMigrations(dir)).map((migration) => migration.version);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
-  client.on('error', () => undefined);
-  await client.connect();
+  const needed = await loadMigrations(dir);
+  const client = await connect({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
   try {
-    const { rows } = await client
-      .query<{ version: number }>('SELECT version FROM schema_migrations')
-      .catch((error: { code?: string }) => {
-        // No table at all: nothing was ever migrated.
-        if (error.code === '42P01') return { rows: [] };
-        throw error;
-      });
-    const applied = new Set(rows.map((row) => row.version));
-    const missing = needed.filter((version) => !applied.has(version));
-    const current = Math.max(0, ...applied);
+    const applied = new Set(
+      (await rowsIfTable<{ name: string }>(client, `SELECT name FROM ${TABLE}`)).map((r) => r.name),
+    );
+    const missing = needed.filter((migration) => !applied.has(migration.name.replace(/\.sql$/, '')));
+    const current = Math.max(0, ...[...applied].map((name) => parseInt(name, 10)));
     if (missing.length > 0) {
       throw new SchemaTooOldError(
-        `the database schema is at version ${current} but this back-end needs version ${Math.max(...needed)} ` +
-          `(missing ${missing.join(', ')}): run the migrate command first (node dist/cli/migrate.js)`,
+        `the database schema is at version ${current} but this back-end needs version ` +
+          `${Math.max(...needed.map((m) => m.version))} (missing ${missing.map((m) => m.version).join(', ')}): ` +
+          'run the migrate command first (node dist/cli/migrate.js)',
       );
     }
     return current;
@@ -89,57 +97,61 @@ export async function checkSchema(
 }
 
 /**
- * Applies the migrations not yet recorded in `schema_migrations`, each in its own transaction, under an
- * advisory lock: replicas starting together take turns, and the later ones find nothing left to do.
- * Answers the versions this call applied.
+ * The runner before node-pg-migrate kept its own table, `schema_migrations` (version, name as `001_x.sql`,
+ * applied_at). What it applied is marked as run here, never run again; the table stays for a rollback.
+ */
+async function adoptSchemaMigrations(options: RunnerOption & { dbClient: pg.Client }): Promise<void> {
+  const { runner } = await import('node-pg-migrate');
+  const rows = await rowsIfTable<{ name: string }>(
+    options.dbClient,
+    'SELECT name FROM schema_migrations ORDER BY version',
+  );
+  // One file at a time under the library's lock; a file already marked is left alone, so this can run every time.
+  for (const { name } of rows) await runner({ ...options, fake: true, file: name.replace(/\.sql$/, '') });
+}
+
+/**
+ * Applies the migrations not yet recorded, all in one transaction, under node-pg-migrate's advisory lock in
+ * its waiting mode: replicas starting together take turns, and the later ones find nothing left to do.
+ * Answers the file names this call applied.
  */
 export async function migrate(
   url: string,
-  { dir, connectTimeoutMs = 1_000, statementTimeoutMs = 60_000 }: MigrateOptions = {},
-): Promise<number[]> {
-  const migrations = await loadMigrations(dir);
+  { dir = MIGRATIONS_DIR, connectTimeoutMs = 1_000, statementTimeoutMs = 60_000 }: MigrateOptions = {},
+): Promise<string[]> {
+  await loadMigrations(dir);
+  // Loaded here, not at start-up: the server only checks the schema, and the library costs ~0.1 s and 10 MB.
+  const { runner } = await import('node-pg-migrate');
   // Its own connection, without the pool's short statement timeout: a migration or the lock wait may take longer.
-  const client = new pg.Client({
+  const client = await connect({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: statementTimeoutMs,
     application_name: 'softy-pinko-migrate',
   });
-  // A server that goes away mid-migration must fail this call, not crash the process.
-  client.on('error', () => undefined);
-  await client.connect();
-  const applied: number[] = [];
+  const quiet = () => undefined;
+  const options = {
+    dbClient: client,
+    dir,
+    migrationsTable: TABLE,
+    direction: 'up' as const,
+    advisoryLockMode: 'wait' as const,
+    // Only the SQL files: the library would also import .js and .ts ones.
+    ignorePattern: '(?!.*\\.sql$).*',
+    logger: { info: quiet, warn: quiet, error: quiet },
+  };
+  let running: string | undefined;
+  // The library names each migration as it starts it; the last one named is the one that failed.
+  const track = (line: string) => (running = /^### MIGRATION (\S+) \(UP\)/.exec(line)?.[1] ?? running);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version integer PRIMARY KEY,
-      name text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now()
-    )`);
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
-    const done = new Set(rows.map((row) => row.version));
-    for (const migration of migrations) {
-      if (done.has(migration.version)) continue;
-      await client.query('BEGIN');
-      try {
-        await client.query(migration.sql);
-        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
-          migration.version,
-          migration.name,
-        ]);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw new MigrationFailedError(`migration ${migration.name} failed: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      applied.push(migration.version);
-    }
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    await adoptSchemaMigrations(options);
+    const applied = await runner({ ...options, logger: { ...options.logger, info: track } });
+    return applied.map((migration) => `${migration.name}.sql`);
+  } catch (error) {
+    if (running === undefined) throw error;
+    throw new MigrationFailedError(`migration ${running}.sql failed: ${(error as Error).message}`, { cause: error });
   } finally {
     // Closing the session also releases the lock if anything above failed.
     await client.end().catch(() => undefined);
   }
-  return applied;
 }

@@ -32,10 +32,11 @@ describe.skipIf(postgresSkipReason !== '')('a database that was created with ano
   it('stops the migrate command the same way, at once rather than waiting for the server', async () => {
     const err: string[] = [];
     const started = Date.now();
-    const code = await migrateCommand(
-      { env: { DATABASE_URL: wrongUrl }, out: () => undefined, err: (line) => err.push(line) },
-      { waitMs: 30_000 },
-    );
+    const code = await migrateCommand({
+      env: { DATABASE_URL: wrongUrl, MIGRATE_WAIT_SECONDS: '30' },
+      out: () => undefined,
+      err: (line) => err.push(line),
+    });
     expect(code).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(err).toEqual([expect.stringMatching(explained)]);
