@@ -1,21 +1,17 @@
 /**
- * `npm run bench` (BENCHMARKS.md): the proxy and the API against references, as paired ratios of one run.
- *
- * Compose project `softy-pinko-bench` (docker-compose.bench.yml over the stack) with the references; wrk
- * against every target in interleaved rounds (measure.ts). Phase 1 with one back-end replica, phase 2
- * with two, then the durable writes: the baseline's file store, today's, and PostgreSQL (a second project,
- * `softy-pinko-bench-postgres`, up only for those rows). Prints the table, writes it to artifacts/bench/,
- * takes everything down and exits 1 when a check fails. BENCH_RUNS, BENCH_DURATION, BENCH_WARMUP: measure.ts.
+ * `npm run bench` (BENCHMARKS.md): wrk against the stack (Compose project softy-pinko-bench, with the references
+ * of docker-compose.bench.yml) in interleaved rounds: phase 1 with one back-end replica, phase 2 with two, then
+ * the durable writes with softy-pinko-bench-postgres up beside it. Prints the table, writes it to
+ * artifacts/bench/, takes everything down and exits 1 when a check fails.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as lib from '../lib/stack.js';
-import { Stack, proxyDnsRefreshMs, run, withStack } from '../lib/stack.js';
+import { Stack, run } from '../lib/stack.js';
 import { CONNECTIONS, DURATION_S, RUNS, check, info, log, measure, pairedRatio, passes, row } from './measure.js';
 import { target, verdict, type Check, type Target } from './measure.js';
 
-const TAG = 'bench';
 /** The last commit before group commit: its back-end is the file store the durable writes are held against. */
 const BASELINE_COMMIT = '145b43da7304f69fc3caaef81136c10b72b12e71';
 /** Named in docker-compose.bench.yml's baseline-back-end; Compose never builds it. */
@@ -115,7 +111,7 @@ async function scale(stack: Stack, replicas: number): Promise<number> {
   log(`scaling the back-end to ${replicas} …`);
   await stack.scaleBackEnd(replicas);
   await stack.waitHealthy();
-  await sleep(proxyDnsRefreshMs());
+  await sleep(lib.proxyDnsRefreshMs());
   const servedBy = new Set<string | null>();
   for (let i = 0; i < 40; i += 1) servedBy.add((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-served-by'));
   return servedBy.size;
@@ -198,7 +194,7 @@ function tableRows(t: Targets, checks: Record<string, Check[]>): string[] {
 }
 
 /** The Markdown report, and how many checks (features and failed requests included) failed. */
-function report(t: Targets, memoryMiB: number, problems: string[], machine: string) {
+function report(t: Targets, memoryMiB: number, problems: string[]) {
   const checks = checksOf(t, memoryMiB);
   const errors = Object.values(t).reduce((sum, x) => sum + x.runs.reduce((s, r) => s + r.errors, 0), 0);
   const failed =
@@ -210,7 +206,7 @@ function report(t: Targets, memoryMiB: number, problems: string[], machine: stri
   const markdown = [
     `### Benchmark — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     '',
-    `${machine}; wrk, ${CONNECTIONS} connections, ${RUNS} rounds of ${DURATION_S} s. req/s, p50 and p99 are ` +
+    `${cpus().length} cores, ${cpus()[0]?.model.trim()}; wrk, ${CONNECTIONS} connections, ${RUNS} rounds of ${DURATION_S} s. req/s, p50 and p99 are ` +
       'medians over the rounds; a ratio is the median of the per-round ratios.',
     '',
     ...tableRows(t, checks),
@@ -235,17 +231,11 @@ async function measureAll(stack: Stack, postgres: Stack, urls: Urls, stop: Abort
   if (replicas < 2) problems.push(`2 replicas but only ${replicas} answered through the proxy`);
   await measure([t.apiProxy2, t.apiDirect2], stop, sample);
   await scale(stack, 1);
-  await withStack(postgres, 'bench', async (stopPosts) => {
+  await lib.withStack(postgres, 'bench', async (stopPosts) => {
     await checkPosts(urls);
     await measure([t.baseline, t.fileStore, t.postgres], stopPosts);
   });
   return { t, memoryMiB, problems };
-}
-
-async function machine(): Promise<string> {
-  const docker = (await run('docker', ['version', '--format', '{{.Server.Version}}'])).stdout.trim();
-  const compose = (await run('docker', ['compose', 'version', '--short'])).stdout.trim();
-  return `${cpus().length} cores, ${cpus()[0]?.model.trim()}; Docker ${docker}, Compose ${compose}`;
 }
 
 async function main(): Promise<number> {
@@ -256,35 +246,29 @@ async function main(): Promise<number> {
   await lib.requireCompose();
   const port: Record<string, number> = {};
   for (const key of PORTS) port[key] = await lib.freePort();
-  const env = {
-    // The rate limit stays on (its lookup is paid on every request), raised out of the way of wrk, one
-    // address standing in for a crowd of visitors.
-    ...{ API_RATE_LIMIT: '1000000r/s', API_RATE_BURST: '1000000', BENCH_BACK_END_PORTS: await freePortPair() },
-    ...{ BENCH_FRONT_END_PORT: `${port.frontEnd}`, BENCH_NAIVE_PROXY_PORT: `${port.naive}` },
-    ...{ BENCH_TUNED_PROXY_PORT: `${port.tuned}`, BENCH_NODE_HELLO_PORT: `${port.nodeHello}` },
-    ...{ BENCH_FASTIFY_HELLO_PORT: `${port.fastify}`, BENCH_BASELINE_PROXY_PORT: `${port.baselineProxy}` },
-  };
-  const files = [`${lib.REPO_ROOT}scripts/bench/docker-compose.bench.yml`];
-  const stack = new Stack('softy-pinko-bench', port.proxy!, env, { files, tag: TAG });
-  const postgresFiles = [`${lib.REPO_ROOT}docker-compose.postgres.yml`];
-  const postgresEnv = { ...env, ...(await lib.databaseSecretsEnv()) };
-  const postgres = new Stack('softy-pinko-bench-postgres', port.postgres!, postgresEnv, {
-    files: postgresFiles,
-    tag: TAG,
+  const ports = PORTS.map((key) => [`BENCH_${key.replace(/[A-Z]/g, '_$&').toUpperCase()}_PORT`, `${port[key]}`]);
+  // The rate limit stays on (paid on every request), raised out of the way of wrk: one address, many visitors.
+  const limits = { API_RATE_LIMIT: '1000000r/s', API_RATE_BURST: '1000000' };
+  const env = { ...limits, ...Object.fromEntries(ports), BENCH_BACK_END_PORTS: await freePortPair() };
+  const stack = new Stack('softy-pinko-bench', port.proxy!, env, {
+    files: [`${lib.REPO_ROOT}scripts/bench/docker-compose.bench.yml`],
+    tag: 'bench',
   });
-  const machineLine = await machine();
+  const files = [`${lib.REPO_ROOT}docker-compose.postgres.yml`];
+  const postgresEnv = { ...env, ...(await lib.databaseSecretsEnv()) };
+  const postgres = new Stack('softy-pinko-bench-postgres', port.postgres!, postgresEnv, { files, tag: 'bench' });
   await buildBaseline();
-  return withStack(stack, 'bench', async (stop) => {
+  return lib.withStack(stack, 'bench', async (stop) => {
     const urls = Object.fromEntries(PORTS.map((key) => [key, `http://127.0.0.1:${port[key]}`])) as Urls;
     const [backEnd] = await stack.containers('back-end');
     urls.backEnd = `http://${(await run('docker', ['port', backEnd!, '5252/tcp'])).stdout.split('\n')[0]}`;
     const { t, memoryMiB, problems } = await measureAll(stack, postgres, urls, stop);
-    const { markdown, failed, checks } = report(t, memoryMiB, problems, machineLine);
+    const { markdown, failed, checks } = report(t, memoryMiB, problems);
     console.log(`\n${markdown}\n`);
     const file = `${lib.REPO_ROOT}artifacts/bench/bench-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await mkdir(`${lib.REPO_ROOT}artifacts/bench`, { recursive: true });
     await writeFile(`${file}.md`, `${markdown}\n`);
-    await writeFile(`${file}.json`, `${JSON.stringify({ machine: machineLine, targets: t, checks }, null, 2)}\n`);
+    await writeFile(`${file}.json`, `${JSON.stringify({ targets: t, checks }, null, 2)}\n`);
     log(`written to ${file}.md (raw runs in .json)`);
     return failed === 0 ? 0 : 1;
   });

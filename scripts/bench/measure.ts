@@ -11,12 +11,7 @@ const WRK_SCRIPT = `${REPO_ROOT}scripts/bench/wrk.lua`;
 
 export const log = (message: string): void => console.error(`[bench] ${message}`);
 
-export interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-}
+export type WrkResult = Record<'rps' | 'p50Ms' | 'p99Ms' | 'errors', number>;
 
 export interface Target {
   label: string;
