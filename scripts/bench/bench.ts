@@ -147,7 +147,7 @@ function checksOf(t: Targets, memoryMiB: number): Record<string, Check[]> {
     check('p99 vs front-end direct', pairedRatio(a, b, 'p99Ms'), '≤', 2.5),
   ];
   return {
-    apiDirect: [check('req/s vs stock Fastify', pairedRatio(t.apiDirect, t.fastify), '≥', 0.9)],
+    apiDirect: [check('req/s vs stock Fastify', pairedRatio(t.apiDirect, t.fastify), '≥', 0.8)],
     apiProxy: [
       check('req/s vs back-end direct', pairedRatio(t.apiProxy, t.apiDirect), '≥', 0.6),
       check('p99 vs back-end direct', pairedRatio(t.apiProxy, t.apiDirect, 'p99Ms'), '≤', 2.5),
@@ -156,7 +156,8 @@ function checksOf(t: Targets, memoryMiB: number): Record<string, Check[]> {
     pageProxy: vsDirect(t.pageProxy, t.pageDirect),
     assetProxy: vsDirect(t.assetProxy, t.assetDirect),
     fileStore: [check('req/s vs file store before group commit', pairedRatio(t.fileStore, t.baseline), '≥', 2)],
-    memory: [check('back-end memory under load (docker stats)', memoryMiB, '<', 80, ' MiB')],
+    // Half the back-end's 256 MB container limit.
+    memory: [check('back-end memory under load (docker stats)', memoryMiB, '<', 128, ' MiB')],
   };
 }
 
