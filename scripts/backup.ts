@@ -40,17 +40,8 @@ function compose(global: string[], args: string[], io: { stdin?: string; stdout?
   });
 }
 
-/** The store the stack runs (PostgreSQL when it has a `db` service) and how to reach it. */
-interface Target {
-  global: string[];
-  config: ComposeConfig;
-  store: 'postgres' | 'file';
-  user: string;
-  database: string;
-}
-
-/** The Compose files and project named on the command line, and the store their configuration runs. */
-async function targetOf(values: { file: string[]; 'project-name'?: string }): Promise<Target> {
+/** The Compose files and project named on the command line, and the store (PostgreSQL with a `db` service). */
+async function targetOf(values: { file: string[]; 'project-name'?: string }) {
   const global = [
     ...values.file.flatMap((file) => ['--file', file]),
     ...(values['project-name'] ? ['--project-name', values['project-name']] : []),
@@ -60,8 +51,10 @@ async function targetOf(values: { file: string[]; 'project-name'?: string }): Pr
   const config = JSON.parse(stdout) as ComposeConfig;
   const db = config.services.db;
   const user = db?.environment?.POSTGRES_USER ?? 'postgres';
-  return { global, config, store: db ? 'postgres' : 'file', user, database: db?.environment?.POSTGRES_DB ?? user };
+  const store: 'postgres' | 'file' = db ? 'postgres' : 'file';
+  return { global, config, store, user, database: db?.environment?.POSTGRES_DB ?? user };
 }
+type Target = Awaited<ReturnType<typeof targetOf>>;
 
 /** Writes the store's backup into `dir`; returns the file's path. */
 async function backup({ global, store, user, database }: Target, dir: string): Promise<string> {
