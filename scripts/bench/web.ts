@@ -147,7 +147,7 @@ function checkLine(figure: Figure, preset: Preset, value: number | null): { line
   const passed = value !== null && (figure.min === undefined ? value <= limit : value >= limit);
   const op = figure.min === undefined ? '≤' : '≥';
   const line = `- ${preset} ${figure.label}: **${figure.show(value)}** ${op} ${figure.show(limit)}`;
-  return { line: `${line} ${passed ? '✅ pass' : '❌ FAIL'}`, passed };
+  return { line: `${line} ${passed ? `✅ pass, margin ${figure.show(Math.abs(limit - value))}` : '❌ FAIL'}`, passed };
 }
 
 /** The weighted audits that cost a run points in any category. */
@@ -156,7 +156,7 @@ const lostPoints = (lhr: Result): string[] =>
     .filter((ref) => ref.weight > 0 && (lhr.audits[ref.id]?.score ?? 1) < 1)
     .map((ref) => ref.id);
 
-/** The table of medians, the checks and, for a score below 100, the audits that cost points. */
+/** The table of medians, the checks and, when one fails, the audits that cost points. */
 function report(results: Record<Preset, Result[]>, url: string, runs: number): { text: string; failed: number } {
   const medians = (preset: Preset): Array<number | null> =>
     FIGURES.map((f) => median(results[preset].map((lhr) => f.pick(lhr))));
@@ -165,7 +165,8 @@ function report(results: Record<Preset, Result[]>, url: string, runs: number): {
     ...(f.min !== undefined ? [checkLine(f, 'mobile', mobile[i]!), checkLine(f, 'desktop', desktop[i]!)] : []),
     ...(f.max !== undefined ? [checkLine(f, 'mobile', mobile[i]!)] : []),
   ]);
-  const audits = [...new Set(Object.values(results).flat().flatMap(lostPoints))];
+  const failed = checks.filter((c) => !c.passed).length;
+  const audits = failed ? [...new Set(Object.values(results).flat().flatMap(lostPoints))] : [];
   const lhr = results.mobile[0]!;
   const text = [
     `## Lighthouse ${lhr.lighthouseVersion}, median of ${runs} runs per preset`,
@@ -179,7 +180,7 @@ function report(results: Record<Preset, Result[]>, url: string, runs: number): {
     ...checks.map((c) => c.line),
     ...(audits.length ? ['', `Weighted audits below 1 in some run: ${audits.join(', ')}`] : []),
   ].join('\n');
-  return { text, failed: checks.filter((c) => !c.passed).length };
+  return { text, failed };
 }
 
 async function main(): Promise<number> {
