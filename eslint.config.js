@@ -16,5 +16,11 @@ export default tseslint.config(
     },
   },
   { files: ['front-end/src/**'], languageOptions: { globals: { ...globals.browser } } },
+  // No function over 60 lines of code: blank lines and comments do not count.
+  {
+    files: ['scripts/**/*.ts', 'back-end/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }] },
+  },
   prettier,
 );

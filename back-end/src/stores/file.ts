@@ -50,70 +50,86 @@ function unavailable(error: unknown): StoreUnavailableError {
  */
 export function createFileStore(path: string, warn: Warn = toStderr): ContactStore {
   // Resolved now, so a later chdir cannot move the file.
-  const file = resolve(path);
-  let handle: FileHandle | undefined;
-  /** Bytes at the start of the file whose keys are already in `stored`; always at a line boundary. */
-  let scanned = 0;
-  // After a failed write the file may end in a partial line; the next batch starts on a fresh line.
-  let mayEndMidLine = false;
-  /** The file's size after our last batch (its keys learnt), so the next batch needs no read before writing. */
-  let sizeAfterLastBatch: number | undefined;
-  /** The first stored message of each idempotency key seen in the file. */
-  const stored = new Map<string, ContactMessage>();
-  const inFlight = new Map<string, Promise<AppendResult>>();
-  let queue: Pending[] = [];
-  let flushing: Promise<void> | undefined;
+  return new FileStore(resolve(path), warn);
+}
 
-  function learn(message: ContactMessage | undefined): void {
+/** createFileStore's store: the state of the open file and of the queue of messages waiting for a batch. */
+class FileStore implements ContactStore {
+  readonly kind = 'file';
+  private handle: FileHandle | undefined;
+  /** Bytes at the start of the file whose keys are already in `stored`; always at a line boundary. */
+  private scanned = 0;
+  // After a failed write the file may end in a partial line; the next batch starts on a fresh line.
+  private mayEndMidLine = false;
+  /** The file's size after our last batch (its keys learnt), so the next batch needs no read before writing. */
+  private sizeAfterLastBatch: number | undefined;
+  /** The first stored message of each idempotency key seen in the file. */
+  private readonly stored = new Map<string, ContactMessage>();
+  private readonly inFlight = new Map<string, Promise<AppendResult>>();
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly warn: Warn,
+  ) {}
+
+  private learn(message: ContactMessage | undefined): void {
     const key = message?.idempotencyKey;
-    if (message && key !== undefined && !stored.has(key)) stored.set(key, message);
+    if (message && key !== undefined && !this.stored.has(key)) this.stored.set(key, message);
   }
 
-  async function openFile(): Promise<FileHandle> {
-    if (handle) return handle;
-    await mkdir(dirname(file), { recursive: true });
+  private async openFile(): Promise<FileHandle> {
+    if (this.handle) return this.handle;
+    await mkdir(dirname(this.file), { recursive: true });
     // a+: appends always go to the end, and the file can be read back for its keys.
-    handle = await open(file, 'a+');
-    scanned = 0;
-    sizeAfterLastBatch = undefined;
-    return handle;
+    this.handle = await open(this.file, 'a+');
+    this.scanned = 0;
+    this.sizeAfterLastBatch = undefined;
+    return this.handle;
   }
 
   /** Learns the keys of whole lines appended since the last look, by any process; answers the file's size. */
-  async function catchUp(current: FileHandle, size?: number): Promise<number> {
+  private async catchUp(current: FileHandle, size?: number): Promise<number> {
     size ??= (await current.stat()).size;
-    if (size <= scanned) return size;
-    const buffer = Buffer.alloc(size - scanned);
+    if (size <= this.scanned) return size;
+    const buffer = Buffer.alloc(size - this.scanned);
     let filled = 0;
     while (filled < buffer.length) {
-      const { bytesRead } = await current.read(buffer, filled, buffer.length - filled, scanned + filled);
+      const { bytesRead } = await current.read(buffer, filled, buffer.length - filled, this.scanned + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
     // A line still being written (or cut off by a failed write) is read once it ends.
     const end = buffer.lastIndexOf(NEWLINE, filled - 1);
     if (end < 0) return size;
-    for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) learn(parseLine(line));
-    scanned += end + 1;
+    for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) this.learn(parseLine(line));
+    this.scanned += end + 1;
     return size;
   }
 
-  async function writeBatch(batch: Pending[]): Promise<void> {
+  /** The entries whose key is not stored yet; the others are answered with the message stored under it. */
+  private answerRepeats(batch: Pending[]): Pending[] {
+    const fresh: Pending[] = [];
+    for (const entry of batch) {
+      const key = entry.message.idempotencyKey;
+      const earlier = key === undefined ? undefined : this.stored.get(key);
+      if (earlier) entry.resolve({ message: earlier, created: false });
+      else fresh.push(entry);
+    }
+    return fresh;
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
     let current: FileHandle | undefined;
     try {
-      current = await openFile();
+      current = await this.openFile();
       // Lines another process added since our last batch are learnt after this write, before any answer.
-      const before = sizeAfterLastBatch ?? (await catchUp(current));
-      const fresh: Pending[] = [];
-      for (const entry of batch) {
-        const key = entry.message.idempotencyKey;
-        const earlier = key === undefined ? undefined : stored.get(key);
-        if (earlier) entry.resolve({ message: earlier, created: false });
-        else fresh.push(entry);
-      }
+      const before = this.sizeAfterLastBatch ?? (await this.catchUp(current));
+      const fresh = this.answerRepeats(batch);
       if (fresh.length === 0) return;
       // A partial line at the end (ours or another process's) must not swallow the first line of this batch.
-      const freshLine = mayEndMidLine || scanned < before ? '\n' : '';
+      const freshLine = this.mayEndMidLine || this.scanned < before ? '\n' : '';
       const bytes = Buffer.from(freshLine + fresh.map((entry) => `${JSON.stringify(entry.message)}\n`).join(''));
       let written = 0;
       while (written < bytes.length) {
@@ -121,94 +137,103 @@ export function createFileStore(path: string, warn: Warn = toStderr): ContactSto
       }
       // The size is read while the datasync runs: the write is done, so it counts our lines.
       const [, { size: after }] = await Promise.all([current.datasync(), current.stat()]);
-      mayEndMidLine = false;
-      if (scanned === before && after === before + bytes.length) {
-        // Nobody else wrote in between: our lines follow what we had read, in this order.
-        for (const entry of fresh) learn(entry.message);
-        scanned = after;
-      } else {
-        await catchUp(current, after);
-      }
-      sizeAfterLastBatch = after;
-      for (const entry of fresh) {
-        const key = entry.message.idempotencyKey;
-        const first = key === undefined ? entry.message : stored.get(key);
-        // Our line must have been read back whole; otherwise it is not acknowledged.
-        if (!first) throw new Error('a stored line could not be read back');
-        entry.resolve({ message: first, created: first.id === entry.message.id });
-      }
+      this.mayEndMidLine = false;
+      await this.learnBatch(current, fresh, before, after, bytes.length);
     } catch (error) {
-      mayEndMidLine = true;
-      sizeAfterLastBatch = undefined;
-      // A handle that failed once (disk full, volume gone) is not trusted again: the next batch reopens.
-      if (current) {
-        handle = undefined;
-        await current.close().catch(() => undefined);
-      }
-      // Entries already answered ignore this; the rest were not acknowledged and may be sent again.
-      const failure = unavailable(error);
-      for (const entry of batch) entry.reject(failure);
+      await this.failBatch(current, batch, error);
     }
   }
 
-  async function flush(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue;
-      queue = [];
-      await writeBatch(batch);
+  /** Learns the file after our write of `length` bytes, then answers each fresh entry with its key's first line. */
+  private async learnBatch(current: FileHandle, fresh: Pending[], before: number, after: number, length: number) {
+    if (this.scanned === before && after === before + length) {
+      // Nobody else wrote in between: our lines follow what we had read, in this order.
+      for (const entry of fresh) this.learn(entry.message);
+      this.scanned = after;
+    } else {
+      await this.catchUp(current, after);
     }
-    flushing = undefined;
+    this.sizeAfterLastBatch = after;
+    for (const entry of fresh) {
+      const key = entry.message.idempotencyKey;
+      const first = key === undefined ? entry.message : this.stored.get(key);
+      // Our line must have been read back whole; otherwise it is not acknowledged.
+      if (!first) throw new Error('a stored line could not be read back');
+      entry.resolve({ message: first, created: first.id === entry.message.id });
+    }
   }
 
-  function append(message: ContactMessage): Promise<AppendResult> {
+  private async failBatch(current: FileHandle | undefined, batch: Pending[], error: unknown): Promise<void> {
+    this.mayEndMidLine = true;
+    this.sizeAfterLastBatch = undefined;
+    // A handle that failed once (disk full, volume gone) is not trusted again: the next batch reopens.
+    if (current) {
+      this.handle = undefined;
+      await current.close().catch(() => undefined);
+    }
+    // Entries already answered ignore this; the rest were not acknowledged and may be sent again.
+    const failure = unavailable(error);
+    for (const entry of batch) entry.reject(failure);
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.writeBatch(batch);
+    }
+    this.flushing = undefined;
+  }
+
+  append(message: ContactMessage): Promise<AppendResult> {
     const key = message.idempotencyKey;
     if (key !== undefined) {
-      const earlier = stored.get(key);
+      const earlier = this.stored.get(key);
       if (earlier) return Promise.resolve({ message: earlier, created: false });
-      const waiting = inFlight.get(key);
+      const waiting = this.inFlight.get(key);
       if (waiting) return waiting.then((result) => ({ message: result.message, created: false }));
     }
-    const result = new Promise<AppendResult>((resolve, reject) => queue.push({ message, resolve, reject }));
+    const result = new Promise<AppendResult>((resolve, reject) => this.queue.push({ message, resolve, reject }));
     if (key !== undefined) {
-      inFlight.set(key, result);
-      const forget = () => inFlight.delete(key);
+      this.inFlight.set(key, result);
+      const forget = () => this.inFlight.delete(key);
       result.then(forget, forget);
     }
-    flushing ??= flush();
+    this.flushing ??= this.flush();
     return result;
   }
 
-  return {
-    kind: 'file',
-    append,
-    list: () => readContactMessages(file, warn),
-    async ready() {
-      try {
-        // The folders are made on the first append; until then the nearest existing one must be writable.
-        let dir = dirname(file);
-        for (;;) {
-          const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-            if (error.code === 'ENOENT' && dirname(dir) !== dir) return undefined;
-            throw error;
-          });
-          if (found) {
-            if (!found.isDirectory()) throw new Error(`${dir} is not a directory`);
-            await access(dir, constants.W_OK);
-            return;
-          }
-          dir = dirname(dir);
+  list(): Promise<ContactMessage[]> {
+    return readContactMessages(this.file, this.warn);
+  }
+
+  async ready(): Promise<void> {
+    try {
+      // The folders are made on the first append; until then the nearest existing one must be writable.
+      let dir = dirname(this.file);
+      for (;;) {
+        const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT' && dirname(dir) !== dir) return undefined;
+          throw error;
+        });
+        if (found) {
+          if (!found.isDirectory()) throw new Error(`${dir} is not a directory`);
+          await access(dir, constants.W_OK);
+          return;
         }
-      } catch (error) {
-        throw unavailable(error);
+        dir = dirname(dir);
       }
-    },
-    async close() {
-      while (flushing) await flushing;
-      const current = handle;
-      handle = undefined;
-      await current?.close();
-    },
-  };
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    const current = this.handle;
+    this.handle = undefined;
+    await current?.close();
+  }
 }
 
 /**

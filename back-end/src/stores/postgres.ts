@@ -74,19 +74,8 @@ function toMessage(row: Row): ContactMessage {
 const INSERT = `INSERT INTO contact_messages (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`;
 
-/**
- * Keeps messages in PostgreSQL through a small pg pool. Each append is one autocommitted INSERT, so it has
- * been committed when it returns; a repeat of a key inserts nothing, and a second statement (a new snapshot,
- * which sees the first writer's committed row) reads back the message stored first.
- *
- * The schema is migrated when the store opens. A server that cannot be reached yet does not stop start-up:
- * the API answers 503 until it can, and the migrations run then. A server that refuses us (wrong password,
- * no such database) or a failing migration does stop it, with one line that names the cause.
- */
-export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<ContactStore> {
-  const { poolSize = 5, deadlineMs = 1_000, migrationsDir } = options;
-  const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
-  const where = redactDatabaseUrl(url);
+/** A small pool whose every wait and statement ends within the store's deadline. */
+function newPool(url: string, poolSize: number, warn: (message: string) => void): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -102,6 +91,65 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   // An idle connection whose server went away is reported here; the pool drops it and opens a new one later.
   pool.on('error', (error) => warn(`PostgreSQL connection lost (${reasonOf(error)}); reconnecting on demand`));
 
+  return pool;
+}
+
+/**
+ * The first migration, at start-up: a server that is away only delays it; a certificate refused, a password
+ * the volume does not know or a schema too old is a setting or a step to fix: stop and say which.
+ */
+async function migrateAtStart(
+  ensureMigrated: () => Promise<unknown>,
+  pool: pg.Pool,
+  url: string,
+  warn: (message: string) => void,
+): Promise<void> {
+  const where = redactDatabaseUrl(url);
+  try {
+    await ensureMigrated();
+  } catch (error) {
+    const problem = connectionProblem(error, url);
+    const tooOld = error instanceof StoreUnavailableError && error.cause instanceof SchemaTooOldError;
+    if (problem || tooOld || !isTransient(error)) {
+      await pool.end();
+      throw new Error(`PostgreSQL at ${where} cannot be used: ${problem ?? reasonOf(error)}`, { cause: error });
+    }
+    warn(`PostgreSQL at ${where} is not reachable yet (${reasonOf(error)}); POST /api/contact answers 503 until it is`);
+  }
+}
+
+/** One autocommitted INSERT; a repeat (of a key, or of an id) inserts nothing and reads back the first. */
+async function insertOrFind(pool: pg.Pool, message: ContactMessage): Promise<AppendResult> {
+  const key = message.idempotencyKey ?? null;
+  const params = [message.id, key, message.receivedAt, message.name, message.email, message.message];
+  const inserted = await pool.query<Row>(INSERT, params);
+  const row = inserted.rows[0];
+  if (row) return { message: toMessage(row), created: true };
+  const earlier = await pool.query<Row>(
+    key === null
+      ? `SELECT ${COLUMNS} FROM contact_messages WHERE id = $1`
+      : `SELECT ${COLUMNS} FROM contact_messages WHERE idempotency_key = $1`,
+    [key ?? message.id],
+  );
+  const first = earlier.rows[0];
+  if (!first) throw new Error(`message ${message.id} is already stored under another idempotency key`);
+  return { message: toMessage(first), created: false };
+}
+
+/**
+ * Keeps messages in PostgreSQL through a small pg pool. Each append is one autocommitted INSERT, so it has
+ * been committed when it returns; a repeat of a key inserts nothing, and a second statement (a new snapshot,
+ * which sees the first writer's committed row) reads back the message stored first.
+ *
+ * The schema is migrated when the store opens. A server that cannot be reached yet does not stop start-up:
+ * the API answers 503 until it can, and the migrations run then. A server that refuses us (wrong password,
+ * no such database) or a failing migration does stop it, with one line that names the cause.
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<ContactStore> {
+  const { poolSize = 5, deadlineMs = 1_000, migrationsDir } = options;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`${message}\n`));
+  const pool = newPool(url, poolSize, warn);
+
   const migrateOptions = { connectTimeoutMs: 1_000, ...(migrationsDir ? { dir: migrationsDir } : {}) };
   const prepare = options.schema === 'check' ? checkSchema : migrate;
   let migrated: Promise<unknown> | undefined;
@@ -113,19 +161,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       throw error;
     }));
 
-  try {
-    await ensureMigrated();
-  } catch (error) {
-    // A certificate refused, a password the volume does not know or a schema too old at start-up is a
-    // setting or a step to fix, not a server that is away: stop and say which.
-    const problem = connectionProblem(error, url);
-    const tooOld = error instanceof StoreUnavailableError && error.cause instanceof SchemaTooOldError;
-    if (problem || tooOld || !isTransient(error)) {
-      await pool.end();
-      throw new Error(`PostgreSQL at ${where} cannot be used: ${problem ?? reasonOf(error)}`, { cause: error });
-    }
-    warn(`PostgreSQL at ${where} is not reachable yet (${reasonOf(error)}); POST /api/contact answers 503 until it is`);
-  }
+  await migrateAtStart(ensureMigrated, pool, url, warn);
 
   /** Runs `work` within the deadline; failures that mean "not now" become StoreUnavailableError. */
   async function guarded<T>(work: () => Promise<T>): Promise<T> {
@@ -145,28 +181,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
   let closing: Promise<void> | undefined;
 
-  async function append(message: ContactMessage): Promise<AppendResult> {
-    return guarded(async () => {
-      const key = message.idempotencyKey ?? null;
-      const params = [message.id, key, message.receivedAt, message.name, message.email, message.message];
-      const inserted = await pool.query<Row>(INSERT, params);
-      const row = inserted.rows[0];
-      if (row) return { message: toMessage(row), created: true };
-      const earlier = await pool.query<Row>(
-        key === null
-          ? `SELECT ${COLUMNS} FROM contact_messages WHERE id = $1`
-          : `SELECT ${COLUMNS} FROM contact_messages WHERE idempotency_key = $1`,
-        [key ?? message.id],
-      );
-      const first = earlier.rows[0];
-      if (!first) throw new Error(`message ${message.id} is already stored under another idempotency key`);
-      return { message: toMessage(first), created: false };
-    });
-  }
-
   return {
     kind: 'postgres',
-    append,
+    append: (message) => guarded(() => insertOrFind(pool, message)),
     async list() {
       await ensureMigrated();
       const { rows } = await pool.query<Row>(`SELECT ${COLUMNS} FROM contact_messages ORDER BY received_at, id`);
