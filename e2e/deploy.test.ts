@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readReleases, releasesFile } from '../scripts/lib/release.js';
+import { forgetReleases, readReleases, releasesFile } from '../scripts/lib/release.js';
 import { Stack, freePort, replicaId, run, runDeploy, type RunResult } from '../scripts/lib/stack.js';
 import {
   describeLoad,
@@ -180,15 +180,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   afterAll(async () => {
     if (stack) await stack.down();
     if (overrides) rmSync(overrides, { recursive: true, force: true });
-    rmSync(releasesFile(PROJECT), { force: true });
-    const listed = await run('docker', [
-      'image',
-      'ls',
-      '--format',
-      '{{.Repository}}:{{.Tag}}',
-      `softy-pinko-*:${TAG}-*`,
-    ]);
-    await run('docker', ['image', 'rm', ...listed.stdout.split('\n').filter(Boolean)]);
+    await forgetReleases(PROJECT, TAG);
   });
 
   it('ships a changed back-end at 1 replica: no failed request, the new one answers, the others untouched', async () => {

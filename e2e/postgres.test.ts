@@ -25,7 +25,7 @@ import {
   runLoud,
   type RunResult,
 } from '../scripts/lib/stack.js';
-import { releasesFile } from '../scripts/lib/release.js';
+import { forgetReleases } from '../scripts/lib/release.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 100; // POSTs per second, spread over 3 replicas
@@ -251,15 +251,8 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   afterAll(async () => {
     if (stack) await stack.down();
     if (overrides) rmSync(overrides, { recursive: true, force: true });
-    rmSync(releasesFile(stack.project), { force: true });
-    const listed = await run('docker', [
-      'image',
-      'ls',
-      '--format',
-      '{{.Repository}}:{{.Tag}}',
-      `softy-pinko-*:${RELEASE}-*`,
-    ]);
-    await run('docker', ['image', 'rm', BACK_END_BASE, ...listed.stdout.split('\n').filter(Boolean)]);
+    await forgetReleases(stack.project, RELEASE);
+    await run('docker', ['image', 'rm', BACK_END_BASE]);
     await run('docker', ['image', 'prune', '--force', '--filter', `label=${NEXT_LABEL}`]);
   });
 
