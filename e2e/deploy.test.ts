@@ -203,6 +203,15 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     expect(result.stdout).toMatch(/back-end: 1 new healthy, routing, draining 1 old… done in \d+ s/);
     expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(result.stdout).toMatch(/proxy: unchanged/);
+    // The release's own tag, and the OCI labels that say what it was built from.
+    expect(stack.options.tag).toBe(`${TAG}-1`);
+    const labels = await run('docker', ['image', 'inspect', '--format', '{{json .Config.Labels}}', image('back-end')]);
+    expect(JSON.parse(labels.stdout)).toMatchObject({
+      'org.opencontainers.image.revision': 'v2',
+      'org.opencontainers.image.version': expect.any(String),
+      'org.opencontainers.image.source': expect.any(String),
+      'org.opencontainers.image.created': expect.any(String),
+    });
     const after = await replicaIds('back-end');
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
