@@ -278,11 +278,13 @@ describeRendered.each(overlays)('%s overlay: policies', (overlay) => {
     }
   });
 
-  // The dev overlay runs what `docker compose build` made on the laptop (`dev`), loaded into kind.
-  it.runIf(overlay === 'production')('names our images by a commit, as `npm run release` does', () => {
-    const ours = pods.flatMap(containersOf).filter((c) => /\/softy-pinko-[\w-]+:/.test(c.image));
+  // Production names our images by their commit; the dev overlay runs what `docker compose build` made on the
+  // laptop (`dev`), loaded into kind.
+  it('names our images by a commit in production, by the local dev build in dev', () => {
+    const ours = pods.flatMap(containersOf).filter((c) => /(^|\/)softy-pinko-[\w-]+:/.test(c.image));
     expect(ours.length).toBeGreaterThan(0);
-    for (const c of ours) expect(c.image, c.name).toMatch(/:[0-9a-f]{12}$/);
+    const tag = overlay === 'production' ? /:[0-9a-f]{12}$/ : /:dev$/;
+    for (const c of ours) expect(c.image, c.name).toMatch(tag);
   });
 
   it('probe paths and ports are what the images serve; liveness is the HEALTHCHECK, never the database', () => {
