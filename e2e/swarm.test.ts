@@ -115,9 +115,27 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
     return states.split('\n').filter((state) => state.startsWith('Running')).length;
   }
 
+  /**
+   * The swarm's docker_gwbridge, made beforehand on a range no Compose network takes, as Docker documents for
+   * a custom one. Left to itself it takes the next free 172.x range, and once the swarm is left and that bridge
+   * goes, its NAT rule stays behind and breaks the next Compose network given that range.
+   */
+  async function ownGatewayBridge(): Promise<void> {
+    if ((await run('docker', ['network', 'inspect', 'docker_gwbridge'])).code === 0) return;
+    await docker(
+      ['network', 'create', '--subnet', '10.211.0.0/16', '--gateway', '10.211.0.1'].concat(
+        ['--opt', 'com.docker.network.bridge.name=docker_gwbridge'],
+        ['--opt', 'com.docker.network.bridge.enable_icc=false'],
+        ['--opt', 'com.docker.network.bridge.enable_ip_masquerade=true'],
+        ['docker_gwbridge'],
+      ),
+    );
+  }
+
   beforeAll(async () => {
     const state = await docker(['info', '--format', '{{.Swarm.LocalNodeState}}']);
     if (state === 'inactive') {
+      await ownGatewayBridge();
       await docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
       startedSwarm = true;
     } else if (state !== 'active') {
