@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { forgetReleases, readReleases, releasesFile } from '../scripts/lib/release.js';
-import { Stack, freePort, replicaId, run, runDeploy, type RunResult } from '../scripts/lib/stack.js';
+import { readReleases, releasesFile } from '../scripts/lib/release.js';
+import { Stack, freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
+import { forgetReleases, runDeploy } from './deploys.js';
 import {
   describeLoad,
   postLikeThePage,

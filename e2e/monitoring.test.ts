@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, dotEnv, freePort, imageExists, run, runLoud } from '../scripts/lib/stack.js';
+import { REPO_ROOT, Stack, dotEnv, freePort, imageId, run, runLoud } from '../scripts/lib/stack.js';
 import { startLoad } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -40,7 +40,7 @@ interface Alert {
 async function ensureMonitoringImages(): Promise<void> {
   const chosen = { ...OFFICIAL_MONITORING_IMAGES, ...dotEnv() };
   for (const image of [chosen.PROMETHEUS_IMAGE, chosen.NGINX_EXPORTER_IMAGE]) {
-    if (await imageExists(image)) continue;
+    if (await imageId(image)) continue;
     if ((await run('docker', ['pull', image], { timeoutMs: 300_000 })).code === 0) continue;
     console.log('[monitoring] no registry answers: building the monitoring images offline (npm run images:offline)');
     await runLoud('bash', ['scripts/images-offline.sh']);

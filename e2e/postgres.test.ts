@@ -18,14 +18,13 @@ import {
   databaseSecretsEnv,
   dotEnv,
   freePort,
-  imageExists,
+  imageId,
   replicaId,
   run,
-  runDeploy,
   runLoud,
   type RunResult,
 } from '../scripts/lib/stack.js';
-import { forgetReleases } from '../scripts/lib/release.js';
+import { forgetReleases, runDeploy } from './deploys.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 100; // POSTs per second, spread over 3 replicas
@@ -37,9 +36,6 @@ const BACK_END_BASE = 'softy-pinko-back-end:e2e-postgres-base';
 const NEXT_LABEL = 'org.softy-pinko.e2e=postgres-deploy';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const imageId = async (reference: string) =>
-  (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference])).stdout.trim();
-
 /** The repository's migration files, in order, e.g. ['001_contact_messages.sql']. */
 const shippedMigrations = (): string[] =>
   readdirSync(`${REPO_ROOT}back-end/src/migrations`)
@@ -49,7 +45,7 @@ const shippedMigrations = (): string[] =>
 /** postgres:17, or the look-alike images:offline builds when no registry answers (it writes POSTGRES_IMAGE). */
 async function ensurePostgresImage(): Promise<void> {
   const image = dotEnv().POSTGRES_IMAGE ?? 'postgres:17';
-  if (await imageExists(image)) return;
+  if (await imageId(image)) return;
   if ((await run('docker', ['pull', image], { timeoutMs: 300_000 })).code === 0) return;
   console.log('[postgres] no postgres:17 from a registry: building the look-alike (npm run images:offline)');
   await runLoud('bash', ['scripts/images-offline.sh']);
@@ -418,7 +414,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   it('npm run deploy applies a new migration before the new back-end starts; the old one serves, 0 failed', async () => {
     await stack.waitHealthy();
     backEndBuilt = await backEnd();
-    expect((await run('docker', ['tag', backEndBuilt, BACK_END_BASE])).code).toBe(0);
+    expect((await run('docker', ['tag', backEndBuilt!, BACK_END_BASE])).code).toBe(0);
     const shipped = shippedMigrations();
     const versions = shipped.map((name) => Number(name.split('_')[0]));
     expect(await schemaVersions()).toEqual(versions);

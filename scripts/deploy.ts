@@ -1,18 +1,8 @@
 /**
- * `npm run deploy`: ships what the working tree builds to the running Compose stack with no failed request.
- * A thin wrapper over `docker compose`, service by service:
- * - back-end and front-end: new containers start next to the old ones (same service, twice the replicas,
- *   --no-recreate); once each is healthy and the proxy routes to it, the old ones drain and stop one by one;
- * - proxy: the new image's configuration is checked with `nginx -t` before anything changes; a change to
- *   /etc/nginx alone is applied by a graceful reload, anything else replaces the container (a short cut);
- * - with a `migrate` service (the PostgreSQL override), a changed back-end's migrations run first, from its
- *   new image, while the old back-end serves: changes must be expand/contract (docs/stores.md);
- * - a service whose image and Compose settings did not change is not touched;
- * - one deploy of a project at a time: a second one is refused before it changes anything.
- * A new version that does not get healthy in time is removed and the old one keeps serving; the command
- * then exits 1 naming the service and its last health output. Every image is named by its release (the
- * commit: scripts/lib/release.ts), built once and never retagged; each deploy that succeeds is logged in
- * .releases/, and `npm run deploy -- --rollback` deploys the release before the current one.
+ * `npm run deploy`: ships the working tree's release (its images named by the commit) to the running Compose
+ * stack with no failed request, service by service: back-end and front-end roll, the proxy reloads a
+ * configuration-only change in place or is replaced, migrations run first from the new image, unchanged services
+ * are left alone. How and why: deploy/README.md and docs/operations.md.
  *
  *   npm run deploy [-- [--rollback] [-f FILE]… [-p PROJECT] [--health-timeout SECONDS]]
  */
@@ -27,18 +17,17 @@ import {
   SERVICES,
   containers,
   describe,
-  onlyConfigDiffers,
+  difference,
   proxyConfigImage,
   replaceProxy,
   roll,
-  sameContent,
   say,
   shortId,
   type Container,
   type Plan,
   type Service,
 } from './lib/rollout.js';
-import { requireCompose, run } from './lib/stack.js';
+import { imageId, requireCompose } from './lib/stack.js';
 
 interface Options {
   rollback: boolean;
@@ -91,11 +80,6 @@ async function imagesOf(compose: Compose): Promise<Record<Service, string>> {
 const settingsHash = (compose: Compose, service: Service, tag: string): Promise<string> =>
   compose.output(['config', '--hash', service], { TAG: tag }).then((line) => line.split(' ')[1] ?? '');
 
-async function imageId(reference: string): Promise<string | undefined> {
-  const { code, stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference]);
-  return code === 0 ? stdout.trim() : undefined;
-}
-
 /** Whether each container's Compose settings are today's but for the release its image is named by. */
 async function sameSettings(compose: Compose, service: Service, old: Container[]): Promise<boolean> {
   if (old.length === 0) return false;
@@ -107,13 +91,13 @@ async function plan(compose: Compose, service: Service, target: string): Promise
   const old = await describe(await containers(compose, service));
   const current = service === 'proxy' && old[0] ? [await proxyConfigImage(old[0])] : old.map((c) => c.image);
   const settingsKept = await sameSettings(compose, service, old);
-  const unchanged = await Promise.all(current.map((id) => sameContent(id, target)));
-  if (settingsKept && unchanged.every(Boolean)) {
+  const changes = await Promise.all(current.map((id) => difference(id, target)));
+  if (settingsKept && changes.every((change) => change === 'none')) {
     say(`${service}: unchanged (${shortId(target)})`);
     return undefined;
   }
   const reloadOnly =
-    service === 'proxy' && old.length === 1 && settingsKept && (await onlyConfigDiffers(old[0]!.image, target));
+    service === 'proxy' && old.length === 1 && settingsKept && (await difference(old[0]!.image, target)) !== 'other';
   return { service, target, old, reloadOnly };
 }
 

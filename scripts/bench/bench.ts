@@ -1,10 +1,9 @@
 /**
  * `npm run bench` (BENCHMARKS.md): wrk against the stack (Compose project softy-pinko-bench, with the references
- * of docker-compose.bench.yml) in interleaved rounds: phase 1 with one back-end replica, phase 2 with two, then
- * the durable writes with softy-pinko-bench-postgres up beside it. Prints the table, writes it to
- * artifacts/bench/, takes everything down and exits 1 when a check fails.
+ * of docker-compose.bench.yml) in interleaved rounds, then the durable writes with softy-pinko-bench-postgres up
+ * beside it. Prints the table, writes it to artifacts/bench/, takes everything down and exits 1 when a check fails.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as lib from '../lib/stack.js';
@@ -17,8 +16,18 @@ const BASELINE_COMMIT = '145b43da7304f69fc3caaef81136c10b72b12e71';
 /** Named in docker-compose.bench.yml's baseline-back-end; Compose never builds it. */
 const BASELINE_IMAGE = 'softy-pinko-back-end:bench-baseline';
 const HELLO = 'Hello, World!';
-const PORTS = ['proxy', 'frontEnd', 'naive', 'tuned', 'nodeHello', 'fastify', 'baselineProxy', 'postgres'] as const;
-type Urls = Record<(typeof PORTS)[number] | 'backEnd', string>;
+const PORTS = [
+  'proxy',
+  'backEnd',
+  'frontEnd',
+  'naive',
+  'tuned',
+  'nodeHello',
+  'fastify',
+  'baselineProxy',
+  'postgres',
+] as const;
+type Urls = Record<(typeof PORTS)[number], string>;
 
 /** Builds BASELINE_IMAGE from the commit's own files (git archive as the context); cached after once. */
 async function buildBaseline(): Promise<void> {
@@ -27,21 +36,6 @@ async function buildBaseline(): Promise<void> {
   const build = `git archive --format=tar ${BASELINE_COMMIT} | docker build --quiet --file back-end/Dockerfile \
     --build-arg NODE_IMAGE --tag ${BASELINE_IMAGE} -`;
   await lib.runLoud('bash', ['-o', 'pipefail', '-c', build], { NODE_IMAGE });
-}
-
-/**
- * Two adjacent free ports "P-(P+1)", one per back-end replica, outside the ephemeral range: the second is
- * bound minutes later, when a port in that range can be a source port of wrk's, still in TIME_WAIT.
- */
-async function freePortPair(): Promise<string> {
-  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
-  const [low, high] = text.trim().split(/\s+/).map(Number) as [number, number];
-  const [from, to] = low - 2 >= 10_000 ? [10_000, low - 2] : [high + 1, 65_534];
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const port = from + Math.floor(Math.random() * (to - from + 1));
-    if ((await lib.isPortFree(port)) && (await lib.isPortFree(port + 1))) return `${port}-${port + 1}`;
-  }
-  throw new Error(`no two adjacent free ports on 127.0.0.1 between ${from} and ${to + 1}`);
 }
 
 /** The largest memory (MiB) docker stats reports right now over the back-end's containers. */
@@ -106,18 +100,7 @@ async function featureProblems(stack: Stack, proxy: string): Promise<string[]> {
   return problems;
 }
 
-/** Scales the back-end to `replicas`, and returns how many answered through the proxy. */
-async function scale(stack: Stack, replicas: number): Promise<number> {
-  log(`scaling the back-end to ${replicas} …`);
-  await stack.scaleBackEnd(replicas);
-  await stack.waitHealthy();
-  await sleep(lib.proxyDnsRefreshMs());
-  const servedBy = new Set<string | null>();
-  for (let i = 0; i < 40; i += 1) servedBy.add((await fetch(`${stack.baseUrl}/api/hello`)).headers.get('x-served-by'));
-  return servedBy.size;
-}
-
-/** Every target, in the order each phase runs them: neighbours are the pairs compared. */
+/** Every target, in the order they run: neighbours are the pairs compared. */
 function targetsOf(u: Urls, asset: string) {
   const hello = (base: string): string => `${base}/api/hello`;
   return {
@@ -131,8 +114,6 @@ function targetsOf(u: Urls, asset: string) {
     pageDirect: target('`GET /` front-end direct', `${u.frontEnd}/`, 'gzip'),
     assetProxy: target(`\`GET ${asset}\` through our proxy`, `${u.proxy}${asset}`, 'gzip'),
     assetDirect: target(`\`GET ${asset}\` front-end direct`, `${u.frontEnd}${asset}`, 'gzip'),
-    apiDirect2: target('`GET /api/hello` back-end direct (1 replica, same phase)', hello(u.backEnd)),
-    apiProxy2: target('`GET /api/hello` through our proxy, **2 back-end replicas**', hello(u.proxy)),
     baseline: target('`POST /api/contact`, file store before group commit', `${u.baselineProxy}/api/contact`, 'post'),
     fileStore: target('`POST /api/contact`, file store with group commit', `${u.proxy}/api/contact`, 'post'),
     postgres: target('`POST /api/contact`, PostgreSQL store', `${u.postgres}/api/contact`, 'post'),
@@ -165,10 +146,9 @@ function checksOf(t: Targets, memoryMiB: number): Record<string, Check[]> {
 function tableRows(t: Targets, checks: Record<string, Check[]>): string[] {
   const vs = (n: number, key: string, from = 0, to?: number): string[] =>
     checks[key]!.slice(from, to).map((c) => `vs #${n}: ${verdict(c)}`);
-  const p99 = pairedRatio(t.apiProxy2, t.apiDirect2, 'p99Ms').toFixed(2);
   const heading = (text: string): string => `| | **${text}** | | | | |`;
   return [
-    '| # | target (phase 1: 1 back-end replica) | req/s | p50 | p99 | ratios (checks) |',
+    '| # | target | req/s | p50 | p99 | ratios (checks) |',
     '|---|---|---:|---:|---:|---|',
     row(1, t.nodeHello, 'reference'),
     row(2, t.fastify, 'reference'),
@@ -184,13 +164,10 @@ function tableRows(t: Targets, checks: Record<string, Check[]>): string[] {
     row(8, t.pageProxy, vs(7, 'pageProxy').join('<br>')),
     row(9, t.assetDirect, 'reference'),
     row(10, t.assetProxy, vs(9, 'assetProxy').join('<br>')),
-    heading('phase 2: back-end scaled to 2 replicas'),
-    row(11, t.apiDirect2, 'reference'),
-    row(12, t.apiProxy2, `${info(11, t.apiProxy2, t.apiDirect2)}, p99 **${p99}×**`),
     heading('durable writes: `POST /api/contact`, 201 only once the message is on disk'),
-    row(13, t.baseline, 'reference: one write and one datasync per message'),
-    row(14, t.fileStore, vs(13, 'fileStore').join('<br>')),
-    row(15, t.postgres, info(13, t.postgres, t.baseline)),
+    row(11, t.baseline, 'reference: one write and one datasync per message'),
+    row(12, t.fileStore, vs(11, 'fileStore').join('<br>')),
+    row(13, t.postgres, info(11, t.postgres, t.baseline)),
   ];
 }
 
@@ -212,7 +189,7 @@ function report(t: Targets, memoryMiB: number, problems: string[]) {
     '',
     ...tableRows(t, checks),
     '',
-    `${verdict(checks.memory![0]!)} (largest sample over the replicas); features on: ` +
+    `${verdict(checks.memory![0]!)} (largest sample); features on: ` +
       `${problems.length ? `❌ ${problems.join('; ')}` : 'request ID, headers, both JSON log lines ✅'}; ` +
       `failed requests: ${errors ? `${errors} ❌` : '0 ✅'}.`,
     '',
@@ -221,17 +198,13 @@ function report(t: Targets, memoryMiB: number, problems: string[]) {
   return { markdown, failed, checks };
 }
 
-/** Phases 1 and 2 on the bench stack, then the durable writes with the PostgreSQL stack up beside it. */
+/** The GETs on the bench stack, then the durable writes with the PostgreSQL stack up beside it. */
 async function measureAll(stack: Stack, postgres: Stack, urls: Urls, stop: AbortSignal) {
   const t = targetsOf(urls, await checkAnswers(urls));
   const problems = await featureProblems(stack, urls.proxy);
   let memoryMiB = 0;
   const sample = async (): Promise<void> => void (memoryMiB = Math.max(memoryMiB, await backEndMiB(stack)));
-  await measure(Object.values(t).slice(0, 10), stop, sample); // phase 1: nodeHello to assetDirect
-  const replicas = await scale(stack, 2);
-  if (replicas < 2) problems.push(`2 replicas but only ${replicas} answered through the proxy`);
-  await measure([t.apiProxy2, t.apiDirect2], stop, sample);
-  await scale(stack, 1);
+  await measure(Object.values(t).slice(0, 10), stop, sample); // the GETs: nodeHello to assetDirect
   await lib.withStack(postgres, 'bench', async (stopPosts) => {
     await checkPosts(urls);
     await measure([t.baseline, t.fileStore, t.postgres], stopPosts);
@@ -250,7 +223,7 @@ async function main(): Promise<number> {
   const ports = PORTS.map((key) => [`BENCH_${key.replace(/[A-Z]/g, '_$&').toUpperCase()}_PORT`, `${port[key]}`]);
   // The rate limit stays on (paid on every request), raised out of the way of wrk: one address, many visitors.
   const limits = { API_RATE_LIMIT: '1000000r/s', API_RATE_BURST: '1000000' };
-  const env = { ...limits, ...Object.fromEntries(ports), BENCH_BACK_END_PORTS: await freePortPair() };
+  const env = { ...limits, ...Object.fromEntries(ports) };
   const stack = new Stack('softy-pinko-bench', port.proxy!, env, {
     files: [`${lib.REPO_ROOT}scripts/bench/docker-compose.bench.yml`],
     tag: 'bench',
@@ -261,8 +234,6 @@ async function main(): Promise<number> {
   await buildBaseline();
   return lib.withStack(stack, 'bench', async (stop) => {
     const urls = Object.fromEntries(PORTS.map((key) => [key, `http://127.0.0.1:${port[key]}`])) as Urls;
-    const [backEnd] = await stack.containers('back-end');
-    urls.backEnd = `http://${(await run('docker', ['port', backEnd!, '5252/tcp'])).stdout.split('\n')[0]}`;
     const { t, memoryMiB, problems } = await measureAll(stack, postgres, urls, stop);
     const { markdown, failed, checks } = report(t, memoryMiB, problems);
     console.log(`\n${markdown}\n`);

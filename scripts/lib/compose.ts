@@ -60,3 +60,43 @@ export class Compose {
     return this.config as Promise<T>;
   }
 }
+
+interface State {
+  Status: string;
+  ExitCode: number;
+  Health?: { Status: string; Log?: { Output: string }[] };
+}
+
+/** A container's health; a one-shot job without a check (migrate) that exited 0 counts as healthy. */
+async function health(ids: string[]): Promise<{ id: string; status: string; last: string }[]> {
+  if (ids.length === 0) return [];
+  const { stdout } = await run('docker', ['inspect', '--format', '{{.Id}} {{json .State}}', ...ids]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const state = JSON.parse(line.slice(line.indexOf(' ') + 1)) as State;
+      const done = !state.Health && state.Status === 'exited' && state.ExitCode === 0;
+      const last = state.Health?.Log?.at(-1)?.Output.trim() || '(no output)';
+      return { id: line.slice(0, 12), status: done ? 'healthy' : (state.Health?.Status ?? state.Status), last };
+    });
+}
+
+/**
+ * Waits until every container `list` names is healthy. At the deadline, or with `failFast` as soon as one is
+ * unhealthy or has exited, throws naming the first that is not and what its last health check printed.
+ */
+export async function waitHealthy(list: () => Promise<string[]>, timeoutMs: number, failFast = false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const states = await health(await list());
+    if (states.length > 0 && states.every((state) => state.status === 'healthy')) return;
+    const bad = failFast ? states.find((state) => ['unhealthy', 'exited'].includes(state.status)) : undefined;
+    if (bad || Date.now() > deadline) {
+      const { id = 'none', status = 'missing', last = '' } = bad ?? states.find((s) => s.status !== 'healthy') ?? {};
+      const after = bad ? '' : `, after ${timeoutMs / 1000} s`;
+      throw new ComposeError(`is ${status} (container ${id}${after}); last health check output: ${last}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}

@@ -88,11 +88,3 @@ export function previousRelease(releases: Release[]): Release | undefined {
   const current = releases.at(-1);
   return [...releases].reverse().find((release) => release.tag !== current?.tag);
 }
-
-/** Forgets a project's releases tagged `<prefix>-…`: the log, and their images (a test suite's own). */
-export async function forgetReleases(project: string, prefix: string): Promise<void> {
-  rmSync(releasesFile(project), { force: true });
-  const format = '{{.Repository}}:{{.Tag}}';
-  const tags = (await run('docker', ['image', 'ls', '--format', format, `softy-pinko-*:${prefix}-*`])).stdout;
-  if (tags.trim()) await run('docker', ['image', 'rm', ...tags.split('\n').filter(Boolean)]);
-}

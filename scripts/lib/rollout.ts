@@ -3,7 +3,7 @@
  * front-end replicas roll (new ones next to the old, healthy and routed, then the old ones drained); the
  * proxy reloads a new configuration in place or, for anything else, is replaced.
  */
-import type { Compose } from './compose.js';
+import { waitHealthy, type Compose } from './compose.js';
 import { proxyDnsRefreshMs, replicaId, run, type RunResult } from './stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
@@ -88,54 +88,36 @@ async function digestOutsideConfig(image: string): Promise<string> {
   return docker(['run', '--rm', '--network', 'none', '--user', '0', '--entrypoint', 'sh', image, '-c', script]);
 }
 
-/** An image's layers and settings, without the labels that name the release which built it. */
-async function content(image: string): Promise<{ layers: string; settings: string }> {
+const contents = new Map<string, Promise<{ layers: string; settings: string }>>();
+
+/** An image's layers and settings, without the labels that name the release which built it; inspected once. */
+function content(image: string): Promise<{ layers: string; settings: string }> {
   const format = '{{json .RootFS.Layers}}\n{{json .Config}}';
-  const [layers, config] = (await docker(['image', 'inspect', '--format', format, image])).split('\n');
-  const { Labels: _labels, ...settings } = JSON.parse(config!) as Record<string, unknown>;
-  return { layers: layers!, settings: JSON.stringify(settings) };
+  const inspect = () =>
+    docker(['image', 'inspect', '--format', format, image]).then((text) => {
+      const [layers, config] = text.split('\n');
+      const { Labels: _labels, ...settings } = JSON.parse(config!) as Record<string, unknown>;
+      return { layers: layers!, settings: JSON.stringify(settings) };
+    });
+  if (!contents.has(image)) contents.set(image, inspect());
+  return contents.get(image)!;
 }
 
-/** Whether two images hold the same files and settings: a new release of an unchanged service. */
-export async function sameContent(a: string, b: string): Promise<boolean> {
-  if (a === b) return true;
-  const [x, y] = await Promise.all([content(a), content(b)]);
-  return x.layers === y.layers && x.settings === y.settings;
-}
-
-export async function onlyConfigDiffers(from: string, to: string): Promise<boolean> {
+/** How image `to` differs from `from`: not at all (an unchanged service's new release), in /etc/nginx only, or more. */
+export async function difference(from: string, to: string): Promise<'none' | 'config' | 'other'> {
+  if (from === to) return 'none';
   const [a, b] = await Promise.all([content(from), content(to)]);
-  if (a.settings !== b.settings) return false;
+  if (a.settings !== b.settings) return 'other';
+  if (a.layers === b.layers) return 'none';
   const [x, y] = await Promise.all([digestOutsideConfig(from), digestOutsideConfig(to)]);
-  return x === y;
+  return x === y ? 'config' : 'other';
 }
 
-/** Waits until every container is healthy; on failure or timeout, says which and what its last check printed. */
-export async function waitHealthy(service: Service, ids: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const states = await Promise.all(
-      ids.map(async (id) => {
-        const state = JSON.parse(await docker(['inspect', '--format', '{{json .State}}', id])) as {
-          Status: string;
-          Health?: { Status: string; Log?: { Output: string }[] };
-        };
-        return { id, status: state.Health?.Status ?? state.Status, last: state.Health?.Log?.at(-1)?.Output ?? '' };
-      }),
-    );
-    if (states.every((state) => state.status === 'healthy')) return;
-    const bad = states.find((state) => state.status === 'unhealthy' || state.status === 'exited');
-    if (bad || Date.now() > deadline) {
-      const which = bad ?? states.find((state) => state.status !== 'healthy')!;
-      const output = which.last.trim() || '(no output)';
-      throw new DeployError(
-        `${service}: the new version is ${which.status} (container ${shortId(which.id)}` +
-          `${bad ? '' : `, after ${timeoutMs / 1000} s`}); last health check output: ${output}`,
-      );
-    }
-    await sleep(1000);
-  }
-}
+/** Waits until the new containers are healthy; fails at once when one is unhealthy or has exited. */
+const waitNew = (service: Service, ids: string[], timeoutMs: number): Promise<void> =>
+  waitHealthy(async () => ids, timeoutMs, true).catch((error: Error) => {
+    throw new DeployError(`${service}: the new version ${error.message}`);
+  });
 
 /** What the proxy asks to learn which replica answers: the back-end's greeting, a page the front-end lacks (a 404). */
 const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
@@ -144,20 +126,19 @@ const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
 };
 
 /**
- * Waits until the proxy has sent a request to each of `hostnames` (known by the X-Served-By id each derives from
- * its name), asking from inside the proxy container: it is the proxy's own view, with its DNS answers, whatever
- * port or TLS it is published with.
- * A few requests a second, so the API's rate limit for that address is never reached.
+ * Waits until the proxy has sent a request to each of `hostnames`, asking from inside it (its own DNS answers,
+ * whatever port or TLS it is published with), a few a second to stay under the API's rate limit.
  */
 async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, hostnames: string[]): Promise<void> {
   const [proxy] = await containers(compose, 'proxy');
   if (!proxy) return; // Nothing routes yet: the proxy will resolve them when it starts.
   const env = await docker(['inspect', '--format', '{{json .Config.Env}}', proxy]);
   const url = (JSON.parse(env) as string[]).includes('TLS=on') ? 'https://127.0.0.1' : 'http://127.0.0.1';
-  const requests = Math.min(2 * hostnames.length + 2, 10);
+  const requests = String(Math.min(2 * hostnames.length + 2, 10));
   const script =
     'for i in $(seq "$0"); do curl --insecure --silent --output /dev/null --dump-header - ' +
     '--header "Host: localhost" "$1"; sleep 0.1; done';
+  const probe = ['exec', proxy, 'sh', '-c', script, requests, url + PROBE_PATH[service]];
   // Each replica names itself by an opaque id derived from its host name, not by the name.
   const unseen = new Set(hostnames.map(replicaId));
   const deadline = Date.now() + 30_000; // the proxy resolves names again every 5 s (proxy.conf)
@@ -165,15 +146,7 @@ async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, 
     if (Date.now() > deadline) {
       throw new DeployError(`${service}: the proxy did not route to ${[...unseen].join(', ')} within 30 s`);
     }
-    const { stdout } = await run('docker', [
-      'exec',
-      proxy,
-      'sh',
-      '-c',
-      script,
-      String(requests),
-      url + PROBE_PATH[service],
-    ]);
+    const { stdout } = await run('docker', probe);
     for (const match of stdout.matchAll(/^x-served-by:\s*(\S+)/gim)) unseen.delete(match[1]!);
     if (unseen.size > 0) await sleep(500);
   }
@@ -198,35 +171,19 @@ async function drain(ids: string[]): Promise<void> {
 export async function roll(compose: Compose, step: Plan, healthTimeoutMs: number): Promise<void> {
   const service = step.service as Exclude<Service, 'proxy'>;
   const started = Date.now();
-  const count = Math.max(step.old.length, 1);
   const oldIds = new Set(step.old.map((container) => container.id));
-  await compose.output([
-    'up',
-    '--detach',
-    '--no-deps',
-    '--no-recreate',
-    '--scale',
-    `${service}=${oldIds.size + count}`,
-    service,
-  ]);
+  const scale = `${service}=${oldIds.size + Math.max(oldIds.size, 1)}`;
+  await compose.output(['up', '--detach', '--no-deps', '--no-recreate', '--scale', scale, service]);
   const fresh = (await describe(await containers(compose, service))).filter((container) => !oldIds.has(container.id));
-  console.log(`deploy: ${service}: ${fresh.length} new starting …`);
+  const [freshIds, hostnames] = [fresh.map((c) => c.id), fresh.map((c) => c.hostname)];
+  say(`${service}: ${fresh.length} new starting …`);
   try {
-    await waitHealthy(
-      service,
-      fresh.map((container) => container.id),
-      healthTimeoutMs,
-    );
-    await waitRouted(
-      compose,
-      service,
-      fresh.map((container) => container.hostname),
-    );
+    await waitNew(service, freshIds, healthTimeoutMs);
+    await waitRouted(compose, service, hostnames);
   } catch (error) {
-    await drain(fresh.map((container) => container.id));
-    throw new DeployError(
-      `${(error as Error).message}\nThe new containers were removed; the old version keeps serving.`,
-    );
+    await drain(freshIds);
+    const { message } = error as Error;
+    throw new DeployError(`${message}\nThe new containers were removed; the old version keeps serving.`);
   }
   await drain([...oldIds]);
   const seconds = Math.round((Date.now() - started) / 1000);
@@ -257,7 +214,7 @@ export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs
   }
   await compose.output(['up', '--detach', '--no-deps', '--force-recreate', 'proxy']);
   const [fresh] = await containers(compose, 'proxy');
-  await waitHealthy('proxy', [fresh!], healthTimeoutMs);
+  await waitNew('proxy', [fresh!], healthTimeoutMs);
   // What the replaced container had reloaded is no one's any more.
   const forget = 'find /var/lib/proxy-release -mindepth 1 -maxdepth 1 ! -name "$(cat /etc/hostname)" -exec rm -rf {} +';
   await docker(['exec', fresh!, 'sh', '-c', forget]);

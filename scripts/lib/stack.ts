@@ -4,66 +4,19 @@
  * They drive Compose v2 (`docker compose`).
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
-import { Compose } from './compose.js';
-import { REPO_ROOT, run, runLoud, type RunResult } from './run.js';
+import { parseEnv } from 'node:util';
+import { Compose, waitHealthy } from './compose.js';
+import { REPO_ROOT, run, runLoud } from './run.js';
 
 export { REPO_ROOT, run, runLoud, type RunResult } from './run.js';
 
 /** The id a replica names itself by in X-Served-By, from its host name: the back-end's own definition. */
 export { replicaId } from '../../back-end/src/replica-id.js';
 
-/**
- * `npm run deploy` against Compose project `project` made of `files`, with `args` after them; prints what it
- * said, for the stack suite's log.
- */
-export async function runDeploy(
-  project: string,
-  files: string[],
-  options: { args?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<RunResult> {
-  const { args = [], env = {}, timeoutMs = 900_000 } = options;
-  const fileArgs = files.flatMap((file) => ['--file', file]);
-  const result = await run(
-    'npm',
-    ['run', '--silent', 'deploy', '--', '--project-name', project, ...fileArgs, ...args],
-    {
-      env,
-      timeoutMs,
-    },
-  );
-  console.log(`[${['deploy', ...args].join(' ')}] exit ${result.code}\n${result.stdout}${result.stderr}`);
-  return result;
-}
-
-/** Binds `port` on 127.0.0.1 (0: any free one) and lets it go again: the port it got, or undefined if taken. */
-async function bindAndRelease(port: number): Promise<number | undefined> {
-  const probe = createServer();
-  try {
-    probe.listen(port, '127.0.0.1');
-    await once(probe, 'listening'); // rejects on 'error', e.g. EADDRINUSE
-    return (probe.address() as AddressInfo).port;
-  } catch {
-    return undefined;
-  } finally {
-    await new Promise((resolve) => probe.close(resolve));
-  }
-}
-
 /** A TCP port nothing listens on right now, for a stack's published proxy port. */
-export async function freePort(): Promise<number> {
-  const port = await bindAndRelease(0);
-  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
-  return port;
-}
-
-/** Whether nothing listens on `port` on 127.0.0.1 right now. */
-export async function isPortFree(port: number): Promise<boolean> {
-  return (await bindAndRelease(port)) !== undefined;
-}
+export { default as freePort } from 'get-port';
 
 export async function dockerWorks(): Promise<boolean> {
   return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
@@ -89,17 +42,13 @@ export async function requireCompose(): Promise<void> {
 /** The variables Compose would read from the repository's .env (written by `npm run images:offline`). */
 export function dotEnv(): Record<string, string> {
   const file = `${REPO_ROOT}.env`;
-  if (!existsSync(file)) return {};
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#') && line.includes('='))
-    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const);
-  return Object.fromEntries(entries);
+  return existsSync(file) ? (parseEnv(readFileSync(file, 'utf8')) as Record<string, string>) : {};
 }
 
-export async function imageExists(image: string): Promise<boolean> {
-  return (await run('docker', ['image', 'inspect', image], { timeoutMs: 20_000 })).code === 0;
+/** The id of the image `reference` names, or undefined when there is none. */
+export async function imageId(reference: string): Promise<string | undefined> {
+  const { code, stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', reference]);
+  return code === 0 ? stdout.trim() : undefined;
 }
 
 /** The Dockerfiles' default base images; the repository's .env (images:offline) may name others. */
@@ -109,7 +58,7 @@ export const OFFICIAL_BASE_IMAGES = { NODE_IMAGE: 'node:24-bookworm-slim', NGINX
 async function baseImagesAvailable(label: string): Promise<boolean> {
   const chosen = { ...OFFICIAL_BASE_IMAGES, ...dotEnv() };
   for (const image of [chosen.NODE_IMAGE, chosen.NGINX_IMAGE]) {
-    if (await imageExists(image)) continue;
+    if (await imageId(image)) continue;
     console.log(`[${label}] pulling ${image} …`);
     if ((await run('docker', ['pull', image], { timeoutMs: 300_000 })).code !== 0) return false;
   }
@@ -194,27 +143,11 @@ export class Stack extends Compose {
     return JSON.parse(stdout) as T;
   }
 
-  /** Waits until every container of the project reports healthy; fails with their states otherwise. */
+  /** Waits until every container of the project reports healthy; fails with the first that is not. */
   async waitHealthy(timeoutMs = 180_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let states: string[] = [];
-    while (Date.now() < deadline) {
-      const ids = await this.containers();
-      states = await Promise.all(
-        ids.map(async (id) => {
-          // A one-shot job (migrate) that finished well counts as healthy; one that failed never will.
-          const state = await this.inspect<{ Status: string; ExitCode: number; Health?: { Status: string } }>(
-            id,
-            '.State',
-          );
-          const done = !state.Health && state.Status === 'exited' && state.ExitCode === 0;
-          return `${id.slice(0, 12)}=${done ? 'healthy' : (state.Health?.Status ?? state.Status)}`;
-        }),
-      );
-      if (ids.length > 0 && states.every((state) => state.endsWith('=healthy'))) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-    throw new Error(`stack ${this.project} not healthy after ${timeoutMs} ms: ${states.join(' ')}`);
+    await waitHealthy(() => this.containers(), timeoutMs).catch((error: Error) => {
+      throw new Error(`stack ${this.project}: a container ${error.message}`);
+    });
   }
 
   /** Calls off the watcher that up() started (downWhenGone), once down() has succeeded. */
