@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLoad } from './load.js';
-import { REPO_ROOT, Stack, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
+import { REPO_ROOT, databaseSecretsEnv, freePort } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 
 const execFileAsync = promisify(execFile);
 const skipReason = inject('stackSkipReason');
@@ -23,12 +24,12 @@ interface Case {
   store: 'file' | 'postgres';
   files: string[];
   /** Every stored message's id under each key, read from inside the stack. */
-  stored: (stack: Stack) => Promise<Map<string, string[]>>;
+  stored: (stack: TestStack) => Promise<Map<string, string[]>>;
   /** Fills the store with `MANY` messages quickly (not through the API: the figure is about the backup). */
-  fill: (stack: Stack, dir: string) => Promise<void>;
+  fill: (stack: TestStack, dir: string) => Promise<void>;
 }
 
-async function exec(stack: Stack, args: string[], input?: string): Promise<string> {
+async function exec(stack: TestStack, args: string[], input?: string): Promise<string> {
   // Not stack.exec(): this one feeds stdin and takes large outputs.
   const [command, full] = stack.composeArgs(args);
   const child = execFileAsync(command, full, {
@@ -40,7 +41,7 @@ async function exec(stack: Stack, args: string[], input?: string): Promise<strin
   return (await child).stdout;
 }
 
-const psql = (stack: Stack, query: string, input?: string) =>
+const psql = (stack: TestStack, query: string, input?: string) =>
   exec(
     stack,
     ['exec', '-T', 'db', 'psql', '-U', 'softy', '-d', 'softy_pinko', '-v', 'ON_ERROR_STOP=1', '-Atc', query],
@@ -105,7 +106,7 @@ const cases: Case[] = [
 ];
 
 /** `npm run backup` / `npm run restore` against the stack; answers stderr (its report lines). */
-async function backupScript(stack: Stack, args: string[]): Promise<string> {
+async function backupScript(stack: TestStack, args: string[]): Promise<string> {
   const files = stack.files.flatMap((f) => ['-f', f]);
   const { stderr } = await execFileAsync(
     process.execPath,
@@ -117,13 +118,13 @@ async function backupScript(stack: Stack, args: string[]): Promise<string> {
 
 for (const { store, files, stored, fill } of cases) {
   describe.skipIf(skipReason !== '').sequential(`backup and restore of the ${store} store`, () => {
-    let stack: Stack;
+    let stack: TestStack;
     let dir: string;
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), `softy-pinko-backup-${store}-`));
       const env = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', ...(await databaseSecretsEnv()) };
-      stack = new Stack(`softy-pinko-backup-${store}`, await freePort(), env, { files });
+      stack = new TestStack(`softy-pinko-backup-${store}`, await freePort(), env, { files });
       await stack.down();
       await stack.up();
     });

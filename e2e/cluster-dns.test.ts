@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { findKubectl, render, type K8sObject } from '../deploy/manifests.js';
-import { Stack, freePort, run } from '../scripts/lib/stack.js';
+import { freePort, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { describeLoad, serverErrors, startLoad } from './load.js';
 
 const kubectl = await findKubectl();
@@ -23,7 +24,7 @@ const skip = inject('stackSkipReason') !== '' || noKubectl !== '';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skip).sequential('the stack behind Kubernetes-style DNS names (emulated with Compose)', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let hello: string;
   let namespace: string;
 
@@ -77,7 +78,7 @@ describe.skipIf(skip).sequential('the stack behind Kubernetes-style DNS names (e
       }),
     );
     // All load comes from one client address, so the per-client API rate limit is lifted, as in scaling.test.ts.
-    stack = new Stack(
+    stack = new TestStack(
       'softy-pinko-cluster-dns',
       await freePort(),
       { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000' },

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readReleases, releasesFile } from '../scripts/lib/release.js';
-import { Stack, freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
+import { freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { forgetReleases, runDeploy } from './deploys.js';
 import {
   describeLoad,
@@ -40,7 +41,7 @@ function override(dir: string, name: string, service: string, base: string, dock
 }
 
 describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let env: Record<string, string>;
   let overrides: string;
   const files: Record<string, string> = {};
@@ -170,7 +171,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
   beforeAll(async () => {
     // All load comes from one address, so the per-client API rate limit is lifted (stack.test.ts tests it).
     const extra = { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', REVISION: 'v1' };
-    stack = new Stack(PROJECT, await freePort(), extra, { tag: TAG });
+    stack = new TestStack(PROJECT, await freePort(), extra, { tag: TAG });
     env = { ...extra, PROXY_PORT: String(stack.proxyPort) };
     rmSync(releasesFile(PROJECT), { force: true });
     overrides = mkdtempSync(join(tmpdir(), 'softy-pinko-deploy-'));

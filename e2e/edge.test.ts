@@ -4,7 +4,8 @@
  * the proxy's forwarded headers, and stub_status kept on loopback where the exporter is a sidecar.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, replicaId, run } from '../scripts/lib/stack.js';
+import { freePort, replicaId, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 
 const skipReason = inject('stackSkipReason');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -13,14 +14,14 @@ const dockerRun = (args: string[]) =>
   run('docker', ['run', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', ...args]);
 
 describe.skipIf(skipReason !== '').sequential('the edge', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let proxy: string;
   let frontEnd: string;
   let backEnd: string;
 
   beforeAll(async () => {
     // The proxy trusts only its own loopback: a request sent from inside it stands for a Gateway's.
-    stack = new Stack('softy-pinko-edge', await freePort(), { TRUSTED_PROXIES: '127.0.0.1' });
+    stack = new TestStack('softy-pinko-edge', await freePort(), { TRUSTED_PROXIES: '127.0.0.1' });
     await stack.down();
     await stack.up();
     proxy = (await stack.containers('proxy'))[0]!;

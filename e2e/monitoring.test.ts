@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, dotEnv, freePort, imageId, run, runLoud } from '../scripts/lib/stack.js';
+import { REPO_ROOT, dotEnv, freePort, imageId, run, runLoud } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { startLoad } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -62,7 +63,7 @@ async function eventually<T>(check: () => Promise<T>, timeoutMs: number, everyMs
 }
 
 describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monitoring.yml, 3 back-ends)', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let prometheus: string;
   let commit: string;
 
@@ -136,7 +137,7 @@ describe.skipIf(skipReason !== '').sequential('monitoring (docker-compose.monito
     commit = (await run('git', ['rev-parse', 'HEAD'])).stdout.trim() || 'unknown';
     prometheus = `http://127.0.0.1:${prometheusPort}`;
     // One client sends all the load, so the per-client API rate limit is lifted (stack.test.ts tests it).
-    stack = new Stack(
+    stack = new TestStack(
       'softy-pinko-monitoring',
       await freePort(),
       {

@@ -14,7 +14,6 @@ import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js'
 import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, type LoadResult } from './load.js';
 import {
   REPO_ROOT,
-  Stack,
   databaseSecretsEnv,
   dotEnv,
   freePort,
@@ -24,6 +23,7 @@ import {
   runLoud,
   type RunResult,
 } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { forgetReleases, runDeploy } from './deploys.js';
 
 const skipReason = inject('stackSkipReason');
@@ -65,7 +65,7 @@ interface PostLoad {
 }
 
 describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, back-end scaled to 3', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let contactUrl: string;
 
   /** Runs SQL in the db container as the application's user; answers psql's unaligned rows. */
@@ -231,7 +231,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   beforeAll(async () => {
     await ensurePostgresImage();
     // All load comes from one client address, so the per-client API rate limit is lifted here.
-    stack = new Stack(
+    stack = new TestStack(
       'softy-pinko-postgres',
       await freePort(),
       { API_RATE_LIMIT: '100000r/s', API_RATE_BURST: '100000', ...(await databaseSecretsEnv()) },

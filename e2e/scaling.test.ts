@@ -7,7 +7,8 @@ import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Stack, freePort, replicaId, run } from '../scripts/lib/stack.js';
+import { freePort, replicaId, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -18,7 +19,7 @@ const LOAD_CEILING_MS = 90_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let hello: string;
 
   /** Asks until `count` distinct replicas have answered; returns how long that took. */
@@ -64,7 +65,7 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
   beforeAll(async () => {
     // All load comes from one client address, so the per-client API rate limit is lifted here
     // (it has its own test in stack.test.ts).
-    stack = new Stack('softy-pinko-scale', await freePort(), {
+    stack = new TestStack('softy-pinko-scale', await freePort(), {
       API_RATE_LIMIT: '100000r/s',
       API_RATE_BURST: '100000',
     });

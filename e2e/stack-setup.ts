@@ -4,7 +4,7 @@
  * Under CI=true a missing Docker fails the run; elsewhere the suite skips, and says so loudly.
  */
 import type { TestProject } from 'vitest/node';
-import { dockerWorks, ensureBaseImages, requireCompose } from '../scripts/lib/stack.js';
+import { dockerWorks, prepareDocker } from '../scripts/lib/stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,7 +23,6 @@ export default async function setup(project: TestProject): Promise<void> {
     project.provide('stackSkipReason', reason);
     return;
   }
-  await requireCompose();
-  await ensureBaseImages('stack');
+  await prepareDocker('stack');
   project.provide('stackSkipReason', '');
 }

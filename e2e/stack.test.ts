@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
-import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
+import { REPO_ROOT, freePort, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { HOSTILE_REQUESTS, sendRaw, slowLoris } from './hostile-requests.js';
 
 const skipReason = inject('stackSkipReason');
@@ -36,11 +37,11 @@ function tryConnect(port: number, host = '127.0.0.1'): Promise<string> {
 }
 
 describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
-  let stack: Stack;
+  let stack: TestStack;
 
   beforeAll(async () => {
     // A rate limit low enough to hit on purpose, high enough for the other tests' bursts.
-    stack = new Stack('softy-pinko-e2e', await freePort(), {
+    stack = new TestStack('softy-pinko-e2e', await freePort(), {
       API_RATE_LIMIT: '20r/s',
       API_RATE_BURST: '50',
     });
@@ -867,11 +868,14 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     });
 
     it('leaves no container or network of the stack after down', async () => {
+      const filter = `label=com.docker.compose.project=${stack.project}`;
+      const networks = async () =>
+        (await run('docker', ['network', 'ls', '--quiet', '--filter', filter])).stdout.split('\n').filter(Boolean);
       expect((await stack.containers()).length).toBeGreaterThan(0);
-      expect((await stack.networks()).length).toBeGreaterThan(0);
+      expect((await networks()).length).toBeGreaterThan(0);
       await stack.down();
       expect(await stack.containers()).toEqual([]);
-      expect(await stack.networks()).toEqual([]);
+      expect(await networks()).toEqual([]);
     });
   });
 });

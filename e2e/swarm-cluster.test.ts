@@ -13,7 +13,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildEnv } from '../scripts/lib/release.js';
-import { REPO_ROOT, Stack, databaseSecretsEnv, replicaId, run } from '../scripts/lib/stack.js';
+import { REPO_ROOT, databaseSecretsEnv, replicaId, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, waitFor, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -353,7 +354,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     // The images, built as `npm run release` has operators build them: named and labelled by the commit.
     const release = await buildEnv({});
     tag = release.TAG;
-    await new Stack(
+    await new TestStack(
       STACK,
       80,
       { ...(await databaseSecretsEnv()), ...release },

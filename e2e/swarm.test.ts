@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, databaseSecretsEnv, freePort, run } from '../scripts/lib/stack.js';
+import { REPO_ROOT, databaseSecretsEnv, freePort, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { describeLoad, serverErrors, startLoad, waitFor } from './load.js';
 
 const skipReason = inject('stackSkipReason');
@@ -153,7 +154,7 @@ describe.skipIf(skipReason !== '').sequential('the Swarm stack, deployed on a si
       API_RATE_BURST: '100000',
     });
     // The database's image too: the PostgreSQL override builds it (FROM POSTGRES_IMAGE, from .env offline).
-    await new Stack(NAME, port, await databaseSecretsEnv(), {
+    await new TestStack(NAME, port, await databaseSecretsEnv(), {
       files: [`${REPO_ROOT}docker-compose.postgres.yml`],
     }).execLoud(['build']);
     for (const image of ['front-end', 'back-end', 'proxy', 'db']) {

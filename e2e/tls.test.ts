@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, Stack, freePort, run } from '../scripts/lib/stack.js';
+import { REPO_ROOT, freePort, run } from '../scripts/lib/stack.js';
+import { TestStack } from './test-stack.js';
 import { sendRaw } from './hostile-requests.js';
 
 const skipReason = inject('stackSkipReason');
 
 describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', () => {
-  let stack: Stack;
+  let stack: TestStack;
   let httpsPort: number;
   let certs: string;
   let ca: Buffer;
@@ -26,7 +27,7 @@ describe.skipIf(skipReason !== '').sequential('the stack with TLS turned on', ()
     expect(made.code, made.stderr).toBe(0);
     ca = readFileSync(join(certs, 'localhost.crt'));
     httpsPort = await freePort();
-    stack = new Stack(
+    stack = new TestStack(
       'softy-pinko-tls',
       await freePort(),
       {

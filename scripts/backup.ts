@@ -1,13 +1,6 @@
 /**
- * `npm run backup` and `npm run restore`: one command each, for whichever store the Compose stack uses.
- * - PostgreSQL (the override's `db` service): `pg_dump --format=custom` from the db container, while it serves;
- *   restore stops the back-end, `pg_restore --clean --single-transaction`s into the database, runs `migrate`
- *   (a dump older than the image gets the newer migrations) and starts the back-end again.
- * - The JSON-lines file: a one-shot back-end container copies the file's whole lines while it serves; restore
- *   appends the messages the store lacks, ids and keys kept, also while it serves.
- *
- *   npm run backup [-- [-f FILE]… [-p PROJECT] [--out DIR]]      writes DIR/softy-pinko-<store>-<time>.<dump|jsonl>
- *   npm run restore -- BACKUP [-f FILE]… [-p PROJECT]
+ * `npm run backup [-- -f FILE… -p PROJECT --out DIR]` and `npm run restore -- BACKUP [-f FILE…]`, for whichever
+ * store the Compose stack uses: pg_dump / pg_restore for PostgreSQL, whole lines for the file (docs/stores.md).
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';

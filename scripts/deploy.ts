@@ -15,7 +15,6 @@ import { Compose, ComposeError } from './lib/compose.js';
 import {
   DeployError,
   SERVICES,
-  containers,
   describe,
   difference,
   proxyConfigImage,
@@ -29,14 +28,9 @@ import {
 } from './lib/rollout.js';
 import { imageId, requireCompose } from './lib/stack.js';
 
-interface Options {
-  rollback: boolean;
-  files: string[];
-  project: string | undefined;
-  healthTimeoutMs: number;
-}
+type Options = ReturnType<typeof parseOptions>;
 
-function parseOptions(argv: string[]): Options {
+function parseOptions(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -88,7 +82,7 @@ async function sameSettings(compose: Compose, service: Service, old: Container[]
 }
 
 async function plan(compose: Compose, service: Service, target: string): Promise<Plan | undefined> {
-  const old = await describe(await containers(compose, service));
+  const old = await describe(await compose.containers(service));
   const current = service === 'proxy' && old[0] ? [await proxyConfigImage(old[0])] : old.map((c) => c.image);
   const settingsKept = await sameSettings(compose, service, old);
   const changes = await Promise.all(current.map((id) => difference(id, target)));
@@ -104,25 +98,19 @@ async function plan(compose: Compose, service: Service, target: string): Promise
 /** Runs `nginx -t` on the proxy's new configuration, with the service's own settings, before anything changes. */
 async function checkProxyConfig(compose: Compose): Promise<void> {
   const args = ['run', '--rm', '--no-deps', '--no-TTY', 'proxy', 'nginx', '-t', '-q', '-c', '/tmp/nginx/nginx.conf'];
-  try {
-    await compose.output(args);
-  } catch (error) {
+  await compose.output(args).catch((error: unknown) => {
     throw new DeployError(`proxy: the new configuration fails nginx -t, nothing was changed:\n${String(error)}`);
-  }
+  });
   say('proxy: new configuration passes nginx -t');
 }
 
-/** Where a deploy of `project` holds its lock: `<tmp>/softy-pinko-deploy-<project>.lock`. */
-const lockPath = (project: string): string => join(tmpdir(), `softy-pinko-deploy-${project}`);
-
 /**
- * One deploy of a project at a time: a second one would see the first one's new and old containers side by
- * side and drain the wrong ones. The lock goes with the process, even on Ctrl-C or a crash (proper-lockfile
- * treats a lock it stopped refreshing as stale).
+ * One deploy of a project at a time (`<tmp>/softy-pinko-deploy-<project>.lock`): a second would drain the first
+ * one's containers. The lock goes with the process, even on a crash (proper-lockfile: stale when not refreshed).
  */
 async function lockProject(project: string): Promise<void> {
   try {
-    await lock(lockPath(project), { realpath: false, stale: 10_000 });
+    await lock(join(tmpdir(), `softy-pinko-deploy-${project}`), { realpath: false, stale: 10_000 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
     throw new DeployError(`another deploy of ${project} is running; nothing was changed, try again once it ends`);

@@ -30,23 +30,14 @@ die() { printf '[images:offline] ERROR: %s\n' "$*" >&2; exit 1; }
 usage() {
   cat <<EOF
 Usage: scripts/images-offline.sh [--force] [--ca-bundle FILE|none]
-
-Builds stand-ins for the official base images without a container registry, then writes their names to
-$ENV_FILE, so that \`docker compose up --build\` builds from them. Images that exist are reused.
-
-  $NGINX_TAG          nginx:1.30 (Debian forky's nginx)
-  $NODE_TAG             node:24-bookworm-slim (the official Node $NODE_MAJOR binary, npm $NPM_MAJOR, Debian bookworm)
-  $PROMETHEUS_TAG     prom/prometheus (Debian bookworm)
-  $NGINX_EXPORTER_TAG  nginx/nginx-prometheus-exporter (Debian bookworm)
-  $POSTGRES_TAG         postgres:17 (Debian trixie's postgresql-17)
-
-  --force               rebuild the images even where they exist
-  --ca-bundle FILE|none a PEM bundle the node image trusts (NODE_EXTRA_CA_CERTS), for npm behind a
-                        TLS-inspecting proxy; default \$EXTRA_CA_BUNDLE, else the host's
-                        /etc/ssl/certs/ca-certificates.crt; none: no extra CA
-
-DEBIAN_MIRROR overrides the Debian mirror found in the host's apt sources.
-Needs root, docker, mmdebstrap and npm (to download Node and npm).
+Builds stand-ins for the official base images without a registry (reusing those that exist), then names them
+in $ENV_FILE for \`docker compose up --build\`:
+  $NGINX_TAG (Debian forky's nginx), $NODE_TAG (Node $NODE_MAJOR's official binary, npm $NPM_MAJOR),
+  $PROMETHEUS_TAG, $NGINX_EXPORTER_TAG, $POSTGRES_TAG (Debian's packages)
+  --force                rebuild the images even where they exist
+  --ca-bundle FILE|none  a PEM bundle the node image trusts (NODE_EXTRA_CA_CERTS); default \$EXTRA_CA_BUNDLE,
+                         else the host's /etc/ssl/certs/ca-certificates.crt
+DEBIAN_MIRROR overrides the mirror in the host's apt sources. Needs root, docker, mmdebstrap and npm.
 EOF
 }
 

@@ -16,17 +16,8 @@ const BASELINE_COMMIT = '145b43da7304f69fc3caaef81136c10b72b12e71';
 /** Named in docker-compose.bench.yml's baseline-back-end; Compose never builds it. */
 const BASELINE_IMAGE = 'softy-pinko-back-end:bench-baseline';
 const HELLO = 'Hello, World!';
-const PORTS = [
-  'proxy',
-  'backEnd',
-  'frontEnd',
-  'naive',
-  'tuned',
-  'nodeHello',
-  'fastify',
-  'baselineProxy',
-  'postgres',
-] as const;
+const BR = '<br>';
+const PORTS = ['proxy', 'backEnd', 'frontEnd', 'naive', 'tuned', 'node', 'fastify', 'baseline', 'postgres'] as const;
 type Urls = Record<(typeof PORTS)[number], string>;
 
 /** Builds BASELINE_IMAGE from the commit's own files (git archive as the context); cached after once. */
@@ -63,7 +54,7 @@ async function checkAnswers(urls: Urls): Promise<string> {
   const asset = /(?:src=|href=|import\()"(\/assets\/[^"]+)"/.exec(page)?.[1];
   if (!page.includes('dynamic-content') || !asset) throw new Error('the proxy does not serve our page');
   await expectOk(`${urls.frontEnd}${asset}`, await expectOk(`${urls.proxy}${asset}`));
-  for (const base of [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.nodeHello, urls.fastify])
+  for (const base of [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.node, urls.fastify])
     await expectOk(`${base}/api/hello`, HELLO);
   return asset;
 }
@@ -72,12 +63,10 @@ async function checkAnswers(urls: Urls): Promise<string> {
 async function checkPosts(urls: Urls): Promise<void> {
   const body = JSON.stringify({ name: 'Bench', email: 'bench@example.com', message: 'Checking before the runs.' });
   const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body };
-  for (const base of [urls.baselineProxy, urls.proxy, urls.postgres])
+  for (const base of [urls.baseline, urls.proxy, urls.postgres])
     await expectOk(`${base}/api/contact`, undefined, init, 201);
-  for (const [store, base] of [
-    ['file', urls.proxy],
-    ['postgres', urls.postgres],
-  ] as const) {
+  const stores = { file: urls.proxy, postgres: urls.postgres };
+  for (const [store, base] of Object.entries(stores)) {
     const ready = JSON.parse(await expectOk(`${base}/api/health/ready`)) as { store?: string };
     if (ready.store !== store) throw new Error(`${base}: the store is ${String(ready.store)}, not ${store}`);
   }
@@ -91,11 +80,8 @@ async function featureProblems(stack: Stack, proxy: string): Promise<string[]> {
   const problems = headers.filter((h) => !answer.headers.get(h)).map((h) => `no ${h} header`);
   await sleep(2500); // buffered logs flush within about a second
   const logs = (await stack.exec(['logs', '--no-color', '--tail', '200', 'proxy', 'back-end'])).stdout.split('\n');
-  for (const [service, field] of [
-    ['proxy', 'request_id'],
-    ['back-end', 'reqId'],
-  ])
-    if (!logs.some((l) => l.startsWith(service!) && l.includes(`"${field}":"${requestId}"`)))
+  for (const [service, field] of Object.entries({ proxy: 'request_id', 'back-end': 'reqId' }))
+    if (!logs.some((l) => l.startsWith(service) && l.includes(`"${field}":"${requestId}"`)))
       problems.push(`no ${service} JSON log line for the request`);
   return problems;
 }
@@ -104,7 +90,7 @@ async function featureProblems(stack: Stack, proxy: string): Promise<string[]> {
 function targetsOf(u: Urls, asset: string) {
   const hello = (base: string): string => `${base}/api/hello`;
   return {
-    nodeHello: target('bare `node:http` hello-world, direct', hello(u.nodeHello)),
+    nodeHello: target('bare `node:http` hello-world, direct', hello(u.node)),
     fastify: target('stock Fastify + pino, one line per request, direct', hello(u.fastify)),
     apiDirect: target('`GET /api/hello` back-end direct', hello(u.backEnd)),
     apiProxy: target('`GET /api/hello` through our proxy', hello(u.proxy)),
@@ -114,7 +100,7 @@ function targetsOf(u: Urls, asset: string) {
     pageDirect: target('`GET /` front-end direct', `${u.frontEnd}/`, 'gzip'),
     assetProxy: target(`\`GET ${asset}\` through our proxy`, `${u.proxy}${asset}`, 'gzip'),
     assetDirect: target(`\`GET ${asset}\` front-end direct`, `${u.frontEnd}${asset}`, 'gzip'),
-    baseline: target('`POST /api/contact`, file store before group commit', `${u.baselineProxy}/api/contact`, 'post'),
+    baseline: target('`POST /api/contact`, file store before group commit', `${u.baseline}/api/contact`, 'post'),
     fileStore: target('`POST /api/contact`, file store with group commit', `${u.proxy}/api/contact`, 'post'),
     postgres: target('`POST /api/contact`, PostgreSQL store', `${u.postgres}/api/contact`, 'post'),
   };
@@ -146,27 +132,22 @@ function checksOf(t: Targets, memoryMiB: number): Record<string, Check[]> {
 function tableRows(t: Targets, checks: Record<string, Check[]>): string[] {
   const vs = (n: number, key: string, from = 0, to?: number): string[] =>
     checks[key]!.slice(from, to).map((c) => `vs #${n}: ${verdict(c)}`);
-  const heading = (text: string): string => `| | **${text}** | | | | |`;
   return [
     '| # | target | req/s | p50 | p99 | ratios (checks) |',
     '|---|---|---:|---:|---:|---|',
     row(1, t.nodeHello, 'reference'),
     row(2, t.fastify, 'reference'),
-    row(3, t.apiDirect, [...vs(2, 'apiDirect'), info(1, t.apiDirect, t.nodeHello)].join('<br>')),
+    row(3, t.apiDirect, [...vs(2, 'apiDirect'), info(1, t.apiDirect, t.nodeHello)].join(BR)),
     row(4, t.tuned, 'reference'),
     row(5, t.naive, 'reference: stock nginx.conf + two bare `proxy_pass`'),
-    row(
-      6,
-      t.apiProxy,
-      [...vs(3, 'apiProxy', 0, 2), info(4, t.apiProxy, t.tuned), ...vs(5, 'apiProxy', 2)].join('<br>'),
-    ),
+    row(6, t.apiProxy, [...vs(3, 'apiProxy', 0, 2), info(4, t.apiProxy, t.tuned), ...vs(5, 'apiProxy', 2)].join(BR)),
     row(7, t.pageDirect, 'reference'),
-    row(8, t.pageProxy, vs(7, 'pageProxy').join('<br>')),
+    row(8, t.pageProxy, vs(7, 'pageProxy').join(BR)),
     row(9, t.assetDirect, 'reference'),
-    row(10, t.assetProxy, vs(9, 'assetProxy').join('<br>')),
-    heading('durable writes: `POST /api/contact`, 201 only once the message is on disk'),
+    row(10, t.assetProxy, vs(9, 'assetProxy').join(BR)),
+    '| | **durable writes: `POST /api/contact`, 201 only once the message is on disk** | | | | |',
     row(11, t.baseline, 'reference: one write and one datasync per message'),
-    row(12, t.fileStore, vs(11, 'fileStore').join('<br>')),
+    row(12, t.fileStore, vs(11, 'fileStore').join(BR)),
     row(13, t.postgres, info(11, t.postgres, t.baseline)),
   ];
 }
@@ -175,12 +156,10 @@ function tableRows(t: Targets, checks: Record<string, Check[]>): string[] {
 function report(t: Targets, memoryMiB: number, problems: string[]) {
   const checks = checksOf(t, memoryMiB);
   const errors = Object.values(t).reduce((sum, x) => sum + x.runs.reduce((s, r) => s + r.errors, 0), 0);
-  const failed =
-    Object.values(checks)
-      .flat()
-      .filter((c) => !passes(c)).length +
-    problems.length +
-    (errors ? 1 : 0);
+  const failedChecks = Object.values(checks)
+    .flat()
+    .filter((c) => !passes(c));
+  const failed = failedChecks.length + problems.length + (errors ? 1 : 0);
   const markdown = [
     `### Benchmark — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
     '',
@@ -213,11 +192,9 @@ async function measureAll(stack: Stack, postgres: Stack, urls: Urls, stop: Abort
 }
 
 async function main(): Promise<number> {
-  if (!(await lib.dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
   if ((await run('sh', ['-c', 'command -v wrk'])).code !== 0)
     throw new Error('wrk is not installed (apt-get install wrk)');
-  await lib.ensureBaseImages('bench');
-  await lib.requireCompose();
+  await lib.prepareDocker('bench');
   const port: Record<string, number> = {};
   for (const key of PORTS) port[key] = await lib.freePort();
   const ports = PORTS.map((key) => [`BENCH_${key.replace(/[A-Z]/g, '_$&').toUpperCase()}_PORT`, `${port[key]}`]);
@@ -246,10 +223,4 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[bench] failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  },
-);
+lib.exitWith('bench', main);

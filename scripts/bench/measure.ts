@@ -21,15 +21,17 @@ export interface Target {
   runs: WrkResult[];
 }
 
-export const target = (label: string, url: string, kind: Target['kind'] = 'get'): Target => {
-  return { label, url, kind, runs: [] };
-};
+export const target = (label: string, url: string, kind: Target['kind'] = 'get'): Target => ({
+  label,
+  url,
+  kind,
+  runs: [],
+});
 
 /** One wrk run; errors count failed connections and answers that were not 2xx/3xx. */
 async function wrk({ url, kind }: Target, seconds: number): Promise<WrkResult> {
-  const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT];
-  if (kind === 'gzip') args.push('-H', 'Accept-Encoding: gzip');
-  args.push(url);
+  const gzip = kind === 'gzip' ? ['-H', 'Accept-Encoding: gzip'] : [];
+  const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, ...gzip, url];
   const env = kind === 'post' ? { BENCH_POST: '1' } : {};
   const { code, stdout, stderr } = await run('wrk', args, { env, timeoutMs: (seconds + 30) * 1000 });
   const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
@@ -49,10 +51,7 @@ export const median = (values: number[]): number => {
 export const pairedRatio = (a: Target, b: Target, metric: 'rps' | 'p99Ms' = 'rps'): number =>
   median(a.runs.map((r, i) => r[metric] / b.runs[i]![metric]));
 
-/**
- * An uncounted warm-up run of each target (`midway` runs halfway through it), then round-robin rounds,
- * odd ones backwards (A B C, C B A, …), so a slow drift of the machine's load favours no one.
- */
+/** A warm-up of each target (`midway` halfway through), then rounds, odd ones backwards so drift favours no one. */
 export async function measure(targets: Target[], stop: AbortSignal, midway?: () => Promise<void>): Promise<void> {
   for (const t of targets) {
     log(`warming up ${t.label} (${WARMUP_S}s) …`);
@@ -78,17 +77,10 @@ export function row(n: number, x: Target, notes: string): string {
 }
 
 /** One check: a measured value, how it must compare with its limit. */
-export interface Check {
-  what: string;
-  value: number;
-  op: '≥' | '≤' | '<';
-  limit: number;
-  unit: string;
-}
-
-export function check(what: string, value: number, op: Check['op'], limit: number, unit = '×'): Check {
+export function check(what: string, value: number, op: '≥' | '≤' | '<', limit: number, unit = '×') {
   return { what, value, op, limit, unit };
 }
+export type Check = ReturnType<typeof check>;
 
 export const passes = (c: Check): boolean =>
   c.op === '≥' ? c.value >= c.limit : c.op === '≤' ? c.value <= c.limit : c.value < c.limit;

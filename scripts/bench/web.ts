@@ -1,8 +1,6 @@
 /**
- * `npm run bench:web`: Lighthouse on the page through the proxy of a Compose stack (`softy-pinko-lighthouse`),
- * in Debian's Chromium with no way out but loopback, the mobile and desktop presets, 5 runs each (`--runs N`,
- * at least 5). Prints the medians, writes them and every run's report to artifacts/lighthouse/, and exits 1
- * when a median score is below 100 or the mobile medians miss a paint check (CHECKS).
+ * `npm run bench:web [-- --runs N]`: Lighthouse's mobile and desktop presets on the page through the proxy, in
+ * Chromium kept to loopback; exits 1 when a median score is below 100 or a mobile paint figure misses its limit.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +11,7 @@ import { parseArgs } from 'node:util';
 import type { Result } from 'lighthouse';
 import * as lib from '../lib/stack.js';
 import { CHROMIUM_BASE_FLAGS, CHROMIUM_PATH, chromiumMissing } from '../lib/chromium.js';
+import { median } from './measure.js';
 
 const OUT_DIR = join(lib.REPO_ROOT, 'artifacts', 'lighthouse');
 const LIGHTHOUSE_CLI = createRequire(import.meta.url).resolve('lighthouse/cli/index.js');
@@ -85,12 +84,8 @@ function requestCount(lhr: Result): number | null {
 }
 
 /** The median, or null when any run has no value: a figure missing from a run is not quietly dropped. */
-function median(values: Array<number | null>): number | null {
-  if (values.length === 0 || values.includes(null)) return null;
-  const sorted = (values as number[]).slice().sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
+const medianOf = (values: Array<number | null>): number | null =>
+  values.length === 0 || values.includes(null) ? null : median(values as number[]);
 
 /** One Lighthouse run in a child process; its JSON report is written to `outputPath` and returned. */
 async function lighthouse(url: string, preset: Preset, outputPath: string, stop: AbortSignal): Promise<Result> {
@@ -159,7 +154,7 @@ const lostPoints = (lhr: Result): string[] =>
 /** The table of medians, the checks and, when one fails, the audits that cost points. */
 function report(results: Record<Preset, Result[]>, url: string, runs: number): { text: string; failed: number } {
   const medians = (preset: Preset): Array<number | null> =>
-    FIGURES.map((f) => median(results[preset].map((lhr) => f.pick(lhr))));
+    FIGURES.map((f) => medianOf(results[preset].map((lhr) => f.pick(lhr))));
   const [mobile, desktop] = [medians('mobile'), medians('desktop')];
   const checks = FIGURES.flatMap((f, i) => [
     ...(f.min !== undefined ? [checkLine(f, 'mobile', mobile[i]!), checkLine(f, 'desktop', desktop[i]!)] : []),
@@ -189,9 +184,7 @@ async function main(): Promise<number> {
   if (!Number.isInteger(runs) || runs < MIN_RUNS) throw new Error(`--runs must be an integer ≥ ${MIN_RUNS}`);
   const missing = chromiumMissing();
   if (missing) throw new Error(missing);
-  if (!(await lib.dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
-  await lib.ensureBaseImages('bench:web');
-  await lib.requireCompose();
+  await lib.prepareDocker('bench:web');
   const stack = new lib.Stack('softy-pinko-lighthouse', await lib.freePort(), lib.dotEnv(), { tag: 'lighthouse' });
   const url = `${stack.baseUrl}/`;
   return lib.withStack(stack, 'bench:web', async (stop) => {
@@ -206,10 +199,4 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[bench:web] ERROR: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exit(1);
-  },
-);
+lib.exitWith('bench:web', main);

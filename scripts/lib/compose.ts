@@ -1,7 +1,4 @@
-/**
- * The one driver of `docker compose`, the Compose v2 plugin users run: the deploy, the backups, the bench and
- * the stack suite all build their command lines here.
- */
+/** The one driver of `docker compose` (v2): the deploy, the backups, the bench and the stack suite. */
 import { run, runLoud, type Redirect, type RunResult } from './run.js';
 
 export interface ComposeSettings {
@@ -54,6 +51,19 @@ export class Compose {
     return runLoud(command, full, this.env, io);
   }
 
+  /** Container ids of a service (or all), oldest first: running ones, or `all` of them. */
+  async containers(service?: string, { all = false } = {}): Promise<string[]> {
+    const ps = ['ps', '--quiet', all ? '--all' : '--status=running', ...(service ? [service] : [])];
+    const ids = (await this.output(ps)).split('\n').filter(Boolean);
+    if (ids.length === 0) return [];
+    const { stdout } = await run('docker', ['inspect', '--format', '{{.Created}} {{.Id}}', ...ids]);
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .sort()
+      .map((line) => line.split(' ')[1]!);
+  }
+
   /** The files merged as Compose reads them, read once. */
   merged<T>(): Promise<T> {
     this.config ??= this.output(['config', '--format', 'json']).then((json) => JSON.parse(json) as unknown);
@@ -61,25 +71,19 @@ export class Compose {
   }
 }
 
-interface State {
-  Status: string;
-  ExitCode: number;
-  Health?: { Status: string; Log?: { Output: string }[] };
-}
+type State = { Status: string; ExitCode: number; Health?: { Status: string; Log?: { Output: string }[] } };
 
 /** A container's health; a one-shot job without a check (migrate) that exited 0 counts as healthy. */
 async function health(ids: string[]): Promise<{ id: string; status: string; last: string }[]> {
   if (ids.length === 0) return [];
   const { stdout } = await run('docker', ['inspect', '--format', '{{.Id}} {{json .State}}', ...ids]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const state = JSON.parse(line.slice(line.indexOf(' ') + 1)) as State;
-      const done = !state.Health && state.Status === 'exited' && state.ExitCode === 0;
-      const last = state.Health?.Log?.at(-1)?.Output.trim() || '(no output)';
-      return { id: line.slice(0, 12), status: done ? 'healthy' : (state.Health?.Status ?? state.Status), last };
-    });
+  return stdout.split('\n').flatMap((line) => {
+    if (!line) return [];
+    const state = JSON.parse(line.slice(line.indexOf(' ') + 1)) as State;
+    const done = !state.Health && state.Status === 'exited' && state.ExitCode === 0;
+    const last = state.Health?.Log?.at(-1)?.Output.trim() || '(no output)';
+    return [{ id: line.slice(0, 12), status: done ? 'healthy' : (state.Health?.Status ?? state.Status), last }];
+  });
 }
 
 /**

@@ -1,7 +1,6 @@
 /**
- * A release: the images built from one commit, named by it, and the log of what each deploy shipped.
- * A tag never moves: a clean tree's is the short commit, a changed tree's adds `-dirty-` and the hash of
- * its content, so two different builds never share one.
+ * A release: the images built from one commit, named by it (a changed tree's adds `-dirty-` and its content's
+ * hash, so two builds never share a tag), and the log of what each deploy shipped.
  */
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,13 +8,7 @@ import { join } from 'node:path';
 import { REPO_ROOT, run } from './stack.js';
 
 /** What Compose's build reads: the tag, and the OCI labels' version, revision, source and creation time. */
-export interface BuildEnv {
-  TAG: string;
-  VERSION: string;
-  REVISION: string;
-  SOURCE: string;
-  CREATED: string;
-}
+export type BuildEnv = Record<'TAG' | 'VERSION' | 'REVISION' | 'SOURCE' | 'CREATED', string>;
 
 async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   const result = await run('git', args, { env, cwd });
@@ -36,10 +29,7 @@ async function workingTree(cwd: string): Promise<string> {
   }
 }
 
-/**
- * The release the working copy builds, from git. A TAG in the environment wins, for a build outside a
- * checkout or a name the operator chose; the labels then come from the environment too.
- */
+/** The release the working copy builds, from git; a TAG in the environment wins, labels and all. */
 export async function buildEnv(env: NodeJS.ProcessEnv = process.env, cwd = REPO_ROOT): Promise<BuildEnv> {
   const source = (await run('git', ['remote', 'get-url', 'origin'], { cwd })).stdout.trim() || 'unknown';
   if (env.TAG) {

@@ -1,10 +1,6 @@
-/**
- * How one service moves to a new image under load, for `npm run deploy` (scripts/deploy.ts): back-end and
- * front-end replicas roll (new ones next to the old, healthy and routed, then the old ones drained); the
- * proxy reloads a new configuration in place or, for anything else, is replaced.
- */
+/** How one service moves to a new image under load, for `npm run deploy`: roll, reload or replace. */
 import { waitHealthy, type Compose } from './compose.js';
-import { proxyDnsRefreshMs, replicaId, run, type RunResult } from './stack.js';
+import { proxyDnsRefreshMs, replicaId, run } from './stack.js';
 
 /** In dependency order: the page's API first, the proxy last. Other services (db, monitoring) are left alone. */
 export const SERVICES = ['back-end', 'front-end', 'proxy'] as const;
@@ -18,25 +14,13 @@ const PROXY_CONFIG_IMAGE_FILE = '/var/lib/proxy-release/$(cat /etc/hostname)/ima
 export class DeployError extends Error {}
 
 export const say = (message: string): void => console.log(`deploy: ${message}`);
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-export async function must(result: Promise<RunResult>, what: string): Promise<string> {
-  const { code, stdout, stderr } = await result;
-  if (code !== 0) throw new DeployError(`${what} failed: ${(stderr || stdout).trim()}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What a docker command printed; it throws, with what docker said, when the command fails. */
+async function docker(args: string[], timeoutMs?: number): Promise<string> {
+  const { code, stdout, stderr } = await run('docker', args, timeoutMs ? { timeoutMs } : {});
+  if (code !== 0) throw new DeployError(`docker ${args.slice(0, 2).join(' ')} failed: ${(stderr || stdout).trim()}`);
   return stdout.trim();
-}
-
-export const docker = (args: string[], timeoutMs?: number): Promise<string> =>
-  must(run('docker', args, timeoutMs ? { timeoutMs } : {}), `docker ${args.slice(0, 2).join(' ')}`);
-
-/** Running containers of a service, oldest first. */
-export async function containers(compose: Compose, service: Service): Promise<string[]> {
-  const ids = (await compose.output(['ps', '--quiet', '--status', 'running', service])).split('\n').filter(Boolean);
-  if (ids.length === 0) return [];
-  const created = await docker(['inspect', '--format', '{{.Created}} {{.Id}}', ...ids]);
-  return created
-    .split('\n')
-    .sort()
-    .map((line) => line.split(' ')[1]!);
 }
 
 export interface Container {
@@ -76,10 +60,7 @@ export async function proxyConfigImage(container: Container): Promise<string> {
   return code === 0 && stdout.trim() !== '' ? stdout.trim() : container.image;
 }
 
-/**
- * A digest of everything in an image but its nginx configuration: paths, link targets and file contents.
- * Equal digests and equal image settings mean the difference is configuration a reload can apply.
- */
+/** A digest of an image's paths, link targets and file contents outside its nginx configuration. */
 async function digestOutsideConfig(image: string): Promise<string> {
   const script =
     `find / -xdev \\( -path ${PROXY_CONFIG_DIR} -o -path /tmp -o -path /etc/hostname -o -path /etc/hosts ` +
@@ -130,7 +111,7 @@ const PROBE_PATH: Record<Exclude<Service, 'proxy'>, string> = {
  * whatever port or TLS it is published with), a few a second to stay under the API's rate limit.
  */
 async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, hostnames: string[]): Promise<void> {
-  const [proxy] = await containers(compose, 'proxy');
+  const [proxy] = await compose.containers('proxy');
   if (!proxy) return; // Nothing routes yet: the proxy will resolve them when it starts.
   const env = await docker(['inspect', '--format', '{{json .Config.Env}}', proxy]);
   const url = (JSON.parse(env) as string[]).includes('TLS=on') ? 'https://127.0.0.1' : 'http://127.0.0.1';
@@ -155,9 +136,8 @@ async function waitRouted(compose: Compose, service: Exclude<Service, 'proxy'>, 
 const PROXY_DNS_REFRESH_MS = proxyDnsRefreshMs();
 
 /**
- * Stops containers one at a time, each finishing the requests it has (their stop signal drains them), and
- * gives the proxy time to forget each address before the next step: one gone address costs a request a
- * retry, several at once (or one during a proxy reload) could use up its tries.
+ * Stops containers one at a time (their stop signal drains them), each followed by the proxy's DNS refresh:
+ * one gone address costs a request a retry, several at once could use up its tries.
  */
 async function drain(ids: string[]): Promise<void> {
   for (const id of ids) {
@@ -174,7 +154,7 @@ export async function roll(compose: Compose, step: Plan, healthTimeoutMs: number
   const oldIds = new Set(step.old.map((container) => container.id));
   const scale = `${service}=${oldIds.size + Math.max(oldIds.size, 1)}`;
   await compose.output(['up', '--detach', '--no-deps', '--no-recreate', '--scale', scale, service]);
-  const fresh = (await describe(await containers(compose, service))).filter((container) => !oldIds.has(container.id));
+  const fresh = (await describe(await compose.containers(service))).filter((container) => !oldIds.has(container.id));
   const [freshIds, hostnames] = [fresh.map((c) => c.id), fresh.map((c) => c.hostname)];
   say(`${service}: ${fresh.length} new starting …`);
   try {
@@ -191,9 +171,8 @@ export async function roll(compose: Compose, step: Plan, healthTimeoutMs: number
 }
 
 /**
- * The proxy: its configuration alone changed → a graceful reload inside the running container, which keeps
- * every connection; anything else, or a configuration the running nginx will not reload → a new container,
- * the one cut Docker cannot avoid (the published port belongs to one container at a time).
+ * The proxy: a configuration-only change is reloaded in place, keeping every connection; anything else gets a
+ * new container, the one cut Docker cannot avoid (a published port belongs to one container at a time).
  */
 export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs: number): Promise<void> {
   const started = Date.now();
@@ -213,7 +192,7 @@ export async function replaceProxy(compose: Compose, step: Plan, healthTimeoutMs
     say('proxy: nginx would not reload this configuration (its log says why); replacing the container instead');
   }
   await compose.output(['up', '--detach', '--no-deps', '--force-recreate', 'proxy']);
-  const [fresh] = await containers(compose, 'proxy');
+  const [fresh] = await compose.containers('proxy');
   await waitNew('proxy', [fresh!], healthTimeoutMs);
   // What the replaced container had reloaded is no one's any more.
   const forget = 'find /var/lib/proxy-release -mindepth 1 -maxdepth 1 ! -name "$(cat /etc/hostname)" -exec rm -rf {} +';

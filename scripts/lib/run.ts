@@ -1,5 +1,6 @@
 /** Child processes for the scripts and the stack suite: run to completion, or stream to the terminal. */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type StdioOptions } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -45,7 +46,7 @@ export interface Redirect {
 }
 
 /** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
-export function runLoud(
+export async function runLoud(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
@@ -54,21 +55,12 @@ export function runLoud(
 ): Promise<void> {
   const input = io.stdin ? openSync(io.stdin, 'r') : 'ignore';
   const output = io.stdout ? openSync(io.stdout, 'w', 0o600) : 'inherit';
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: [input, output, 'inherit'],
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`));
-    });
-  }).finally(() => {
-    if (typeof input === 'number') closeSync(input);
-    if (typeof output === 'number') closeSync(output);
-  });
+  try {
+    const stdio: StdioOptions = [input, output, 'inherit'];
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio, timeout: timeoutMs });
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`);
+  } finally {
+    for (const fd of [input, output]) if (typeof fd === 'number') closeSync(fd);
+  }
 }

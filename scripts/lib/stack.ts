@@ -1,8 +1,4 @@
-/**
- * Thin helpers over the docker CLI and Compose, shared by the stack suite (e2e/) and the benchmarks:
- * bring a Compose project up, wait until it is healthy, take it down.
- * They drive Compose v2 (`docker compose`).
- */
+/** Compose projects for the stack suite (e2e/) and the benchmarks: up, healthy, down, never left behind. */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,10 +18,7 @@ export async function dockerWorks(): Promise<boolean> {
   return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
 }
 
-/**
- * How long the proxy may still send to a stopped container's address: its resolver's `valid=` in
- * proxy/proxy.conf, read from there, plus a second for a request sent just before it looked again.
- */
+/** How long the proxy may still send to a stopped container: its resolver's `valid=` (proxy.conf) plus 1 s. */
 export function proxyDnsRefreshMs(): number {
   const conf = readFileSync(`${REPO_ROOT}proxy/proxy.conf`, 'utf8');
   const seconds = /^resolver\s[^;]*\bvalid=(\d+)s/m.exec(conf)?.[1];
@@ -65,20 +58,32 @@ async function baseImagesAvailable(label: string): Promise<boolean> {
   return true;
 }
 
-/**
- * Makes sure the base images Compose builds FROM exist: present, pulled, or — when no registry
- * answers — built offline with `scripts/images-offline.sh` (which also points .env at them).
- */
+/** The base images Compose builds FROM: present, pulled, or built offline (images-offline.sh points .env at them). */
 export async function ensureBaseImages(label = 'stack'): Promise<void> {
   if (await baseImagesAvailable(label)) return;
   console.log(`[${label}] no registry answers: building the base images offline (npm run images:offline)`);
   await runLoud('bash', ['scripts/images-offline.sh']);
 }
 
-/**
- * Fresh random database secrets for the PostgreSQL override, as `npm run secrets:db` makes them, in a
- * temporary folder: the environment that points Compose at them (a fresh clone has none of its own).
- */
+/** Docker, the Compose v2 plugin and the base images, or an error naming what is missing: a script's first step. */
+export async function prepareDocker(label: string): Promise<void> {
+  if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
+  await requireCompose();
+  await ensureBaseImages(label);
+}
+
+/** Runs a script's `main` and exits with the code it returns; a failure prints its message and exits 1. */
+export function exitWith(label: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`[${label}] failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}
+
+/** Fresh database secrets in a temporary folder (`npm run secrets:db`), and the variables naming them. */
 export async function databaseSecretsEnv(): Promise<Record<string, string>> {
   const dir = mkdtempSync(`${tmpdir()}/softy-pinko-db-secrets-`);
   await runLoud('bash', [`${REPO_ROOT}scripts/db-secrets.sh`, dir]);
@@ -118,29 +123,9 @@ export class Stack extends Compose {
     return [`${REPO_ROOT}docker-compose.yml`, ...(this.options.files ?? [])];
   }
 
-  /** Container IDs of one service (or all), running or not. */
-  async containers(service?: string): Promise<string[]> {
-    const filters = ['--filter', `label=com.docker.compose.project=${this.project}`];
-    if (service) filters.push('--filter', `label=com.docker.compose.service=${service}`);
-    const { stdout } = await run('docker', ['ps', '--all', '--quiet', ...filters]);
-    return stdout.split('\n').filter(Boolean);
-  }
-
-  async networks(): Promise<string[]> {
-    const { stdout } = await run('docker', [
-      'network',
-      'ls',
-      '--quiet',
-      '--filter',
-      `label=com.docker.compose.project=${this.project}`,
-    ]);
-    return stdout.split('\n').filter(Boolean);
-  }
-
-  async inspect<T = unknown>(id: string, format: string): Promise<T> {
-    const { stdout, code, stderr } = await run('docker', ['inspect', '--format', `{{json ${format}}}`, id]);
-    if (code !== 0) throw new Error(`docker inspect ${id}: ${stderr}`);
-    return JSON.parse(stdout) as T;
+  /** The stack suite looks at containers that stopped too. */
+  override containers(service?: string, { all = true } = {}): Promise<string[]> {
+    return super.containers(service, { all });
   }
 
   /** Waits until every container of the project reports healthy; fails with the first that is not. */
@@ -165,22 +150,13 @@ export class Stack extends Compose {
     }
   }
 
-  /** Sets the number of back-end replicas without touching the other services. */
-  async scaleBackEnd(replicas: number): Promise<void> {
-    await this.execLoud(['up', '--detach', '--no-recreate', '--scale', `back-end=${replicas}`]);
-  }
-
   async down(): Promise<void> {
     await this.execLoud(DOWN);
     this.callOffWatcher?.();
     this.callOffWatcher = undefined;
   }
 
-  /**
-   * A detached shell, in a session of its own so Ctrl-C does not reach it, that runs `down` once this
-   * process is gone, however it ended (SIGKILL included): a stack brought up is never left behind.
-   * Returns the function that calls it off.
-   */
+  /** A detached shell (Ctrl-C does not reach it) that runs `down` once this process is gone, SIGKILL included. */
   private downWhenGone(): () => void {
     const [command, args] = this.composeArgs(DOWN);
     const watcher = spawn(
@@ -198,50 +174,25 @@ export class Stack extends Compose {
 const DOWN = ['down', '--volumes', '--remove-orphans', '--timeout', '15'];
 
 /**
- * Brings `stack` up (clearing what an aborted run left), runs `body`, and takes the stack down again, the
- * same way for every script: on success, on failure, on Ctrl-C or SIGTERM (exit 130 or 143), and, like
- * every Stack brought up, through its watcher when this process is killed outright. `body` gets a signal
- * that aborts on Ctrl-C; it must keep the event loop free (tsx kills a child that does not take a signal at
- * once), so heavy work goes to child processes.
+ * Brings `stack` up (clearing what an aborted run left), runs `body`, and takes the stack down again. On Ctrl-C
+ * or SIGTERM `body`'s signal aborts and the process ends at once (130 or 143): the watcher up() started takes
+ * the stack down once it is gone.
  */
-export async function withStack<T>(
-  stack: Stack,
-  label: string,
-  body: (interrupted: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const log = (message: string): void => console.error(`[${label}] ${message}`);
+export async function withStack<T>(stack: Stack, label: string, body: (stop: AbortSignal) => Promise<T>): Promise<T> {
   const interrupt = new AbortController();
-  let starting: Promise<unknown> = Promise.resolve();
-  let downing: Promise<void> | undefined;
-  const down = (): Promise<void> =>
-    (downing ??= starting
-      .catch(() => undefined)
-      .then(async () => {
-        log(`taking ${stack.project} down …`);
-        await stack.down();
-      })
-      .catch((error: unknown) => log(`down failed (${String(error)}); retried once this process has ended`)));
-  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    // tsx relays the terminal's Ctrl-C, so the first one can arrive twice.
-    if (interrupt.signal.aborted) {
-      if (Date.now() - firstSignalAt > 1000) log(`${signal}: still taking the stack down, one moment …`);
-      return;
-    }
-    firstSignalAt = Date.now();
-    log(`${signal}: stopping`);
+    console.error(`[${label}] ${signal}: stopping; ${stack.project} is taken down in the background`);
     interrupt.abort();
-    void down().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    process.exit(signal === 'SIGINT' ? 130 : 143);
   };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    starting = stack.execLoud(['down', '--volumes', '--remove-orphans', '--timeout', '5']).then(() => stack.up());
-    await starting;
+    await stack.execLoud(['down', '--volumes', '--remove-orphans', '--timeout', '5']);
+    await stack.up();
     return await body(interrupt.signal);
   } finally {
-    await down();
-    // Interrupted: the signal handler ends the process; the failure it caused in `body` is no news.
-    if (interrupt.signal.aborted) await new Promise(() => undefined);
+    console.error(`[${label}] taking ${stack.project} down …`);
+    await stack.down();
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
 }
