@@ -8,9 +8,7 @@ import { parseArgs } from 'node:util';
 import { Compose } from './lib/compose.js';
 import type { Redirect } from './lib/run.js';
 
-interface ComposeConfig {
-  services: Record<string, { environment?: Record<string, string | null> }>;
-}
+type ComposeConfig = { services: Record<string, { environment?: Record<string, string | null> }> };
 
 const say = (message: string): void => console.error(message);
 
@@ -29,10 +27,7 @@ type Target = Awaited<ReturnType<typeof targetOf>>;
 /** Writes the store's backup into `dir`; returns the file's path. */
 async function backup({ compose, store, user, database }: Target, dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const time = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
+  const time = new Date().toISOString().replace(/[-:]|\.\d+/g, ''); // 20260101T031700Z
   const file = `${dir}/softy-pinko-${store}-${time}.${store === 'postgres' ? 'dump' : 'jsonl'}`;
   const dump = ['exec', '-T', 'db', 'pg_dump', `--username=${user}`, `--dbname=${database}`, '--format=custom'];
   const copy = ['run', '--rm', '--no-deps', '-T', 'back-end', 'node', 'dist/cli/backup.js', 'backup'];

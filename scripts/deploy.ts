@@ -26,7 +26,7 @@ import {
   type Plan,
   type Service,
 } from './lib/rollout.js';
-import { imageId, requireCompose } from './lib/stack.js';
+import { imageId } from './lib/stack.js';
 
 type Options = ReturnType<typeof parseOptions>;
 
@@ -50,25 +50,11 @@ function parseOptions(argv: string[]) {
   };
 }
 
-interface ComposeConfig {
-  name: string;
-  services: Record<string, { image?: string }>;
-}
+type ComposeConfig = { name: string; services: Record<string, { image?: string }> };
 
 /** The stack as `docker compose` sees it with this deploy's -f and -p, its images named by `release`. */
 const stackOf = (options: Options, release: Partial<BuildEnv> = {}): Compose =>
   new Compose({ files: options.files, project: options.project, env: release });
-
-/** Each service's image reference in this release, e.g. softy-pinko-back-end:0123456789ab. */
-async function imagesOf(compose: Compose): Promise<Record<Service, string>> {
-  const { services } = await compose.merged<ComposeConfig>();
-  const entries = SERVICES.map((service) => {
-    const image = services[service]?.image;
-    if (!image) throw new DeployError(`${service}: no such service with an image in the Compose files`);
-    return [service, image] as const;
-  });
-  return Object.fromEntries(entries) as Record<Service, string>;
-}
 
 /** Compose's hash of a service's settings, with its image named by release `tag`. */
 const settingsHash = (compose: Compose, service: Service, tag: string): Promise<string> =>
@@ -127,21 +113,23 @@ async function chooseRelease(options: Options, project: string): Promise<Partial
 
 /** Builds the services whose image this release lacks (a tag, once given, is never moved); their image ids. */
 async function buildMissing(compose: Compose, tag: string, rollback: boolean): Promise<Record<Service, string>> {
-  const images = await imagesOf(compose);
-  const absent: Service[] = [];
-  for (const service of SERVICES) if (!(await imageId(images[service]))) absent.push(service);
+  const { services } = await compose.merged<ComposeConfig>();
+  const unnamed = SERVICES.find((service) => !services[service]?.image);
+  if (unnamed) throw new DeployError(`${unnamed}: no such service with an image in the Compose files`);
+  const ids = () => Promise.all(SERVICES.map((service) => imageId(services[service]!.image!)));
+  const found = await ids();
+  const absent = SERVICES.filter((_, i) => !found[i]);
   if (absent.length > 0 && rollback) throw new DeployError(`release ${tag}: ${absent.join(', ')} no longer built`);
   if (absent.length > 0) {
     say(`building images of release ${tag}: ${absent.join(', ')} …`);
     await compose.execLoud(['build', ...absent]);
   } else say(`release ${tag}: images built already`);
-  const ids = await Promise.all(SERVICES.map((service) => imageId(images[service])));
-  return Object.fromEntries(SERVICES.map((service, i) => [service, ids[i]!])) as Record<Service, string>;
+  const built = absent.length > 0 ? await ids() : found;
+  return Object.fromEntries(SERVICES.map((service, i) => [service, built[i]!])) as Record<Service, string>;
 }
 
 async function deploy(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
-  await requireCompose(); // Compose v2 only: it names the containers' settings hash (config --hash)
   const { name: project } = await stackOf(options).merged<ComposeConfig>();
   await lockProject(project);
   const release = await chooseRelease(options, project);

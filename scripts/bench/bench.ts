@@ -15,7 +15,6 @@ import { target, verdict, type Check, type Target } from './measure.js';
 const BASELINE_COMMIT = '145b43da7304f69fc3caaef81136c10b72b12e71';
 /** Named in docker-compose.bench.yml's baseline-back-end; Compose never builds it. */
 const BASELINE_IMAGE = 'softy-pinko-back-end:bench-baseline';
-const HELLO = 'Hello, World!';
 const BR = '<br>';
 const PORTS = ['proxy', 'backEnd', 'frontEnd', 'naive', 'tuned', 'node', 'fastify', 'baseline', 'postgres'] as const;
 type Urls = Record<(typeof PORTS)[number], string>;
@@ -55,7 +54,7 @@ async function checkAnswers(urls: Urls): Promise<string> {
   if (!page.includes('dynamic-content') || !asset) throw new Error('the proxy does not serve our page');
   await expectOk(`${urls.frontEnd}${asset}`, await expectOk(`${urls.proxy}${asset}`));
   for (const base of [urls.proxy, urls.backEnd, urls.naive, urls.tuned, urls.node, urls.fastify])
-    await expectOk(`${base}/api/hello`, HELLO);
+    await expectOk(`${base}/api/hello`, 'Hello, World!');
   return asset;
 }
 

@@ -23,11 +23,8 @@ const PRESETS = { mobile: [], desktop: ['--preset=desktop'] } as const;
 type Preset = keyof typeof PRESETS;
 const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'] as const;
 /** New empty profile per run (chrome-launcher's), headless, and no host but loopback: we measure our stack. */
-const CHROMIUM_FLAGS = [
-  '--headless=new',
-  ...CHROMIUM_BASE_FLAGS,
-  '--host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"',
-].join(' ');
+const LOOPBACK_ONLY = '--host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"';
+const CHROMIUM_FLAGS = ['--headless=new', ...CHROMIUM_BASE_FLAGS, LOOPBACK_ONLY].join(' ');
 
 const log = (message: string): void => console.error(`[bench:web] ${message}`);
 const orNa =
@@ -182,8 +179,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: String(MIN_RUNS) } } });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < MIN_RUNS) throw new Error(`--runs must be an integer ≥ ${MIN_RUNS}`);
-  const missing = chromiumMissing();
-  if (missing) throw new Error(missing);
+  if (chromiumMissing()) throw new Error(chromiumMissing());
   await lib.prepareDocker('bench:web');
   const stack = new lib.Stack('softy-pinko-lighthouse', await lib.freePort(), lib.dotEnv(), { tag: 'lighthouse' });
   const url = `${stack.baseUrl}/`;

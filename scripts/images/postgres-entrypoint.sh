@@ -18,13 +18,7 @@ file_env() {
 }
 
 # `postgres --version` and the like only print something: no set-up for them.
-wants_help() {
-  local arg
-  for arg; do
-    case "$arg" in -'?' | --help | --describe-config | -C | -V | --version) return 0 ;; esac
-  done
-  return 1
-}
+wants_help() { [[ " $* " =~ \ (-\?|--help|--describe-config|-C|-V|--version)\  ]]; }
 
 if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
 

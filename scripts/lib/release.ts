@@ -61,11 +61,8 @@ export const releasesFile = (project: string): string => join(REPO_ROOT, '.relea
 
 export function readReleases(project: string): Release[] {
   const file = releasesFile(project);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Release);
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+  return lines.map((line) => JSON.parse(line) as Release);
 }
 
 export function recordRelease(project: string, release: Release): void {

@@ -9,11 +9,7 @@ const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = { code: number; stdout: string; stderr: string };
 
 /** Runs a command to completion and returns its output; never throws on a non-zero exit. */
 export async function run(
@@ -40,10 +36,7 @@ export async function run(
 }
 
 /** Files a streamed command reads its stdin from and writes its stdout to (mode 600), instead of the terminal's. */
-export interface Redirect {
-  stdin?: string;
-  stdout?: string;
-}
+export type Redirect = { stdin?: string; stdout?: string };
 
 /** Like run(), but streams output to the terminal (long builds show progress) and throws on failure. */
 export async function runLoud(

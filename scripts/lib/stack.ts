@@ -26,12 +26,6 @@ export function proxyDnsRefreshMs(): number {
   return Number(seconds) * 1000 + 1000;
 }
 
-/** Fails, naming the plugin, when `docker compose` is missing. */
-export async function requireCompose(): Promise<void> {
-  if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code === 0) return;
-  throw new Error('The Compose v2 plugin is not installed: `docker compose version` failed');
-}
-
 /** The variables Compose would read from the repository's .env (written by `npm run images:offline`). */
 export function dotEnv(): Record<string, string> {
   const file = `${REPO_ROOT}.env`;
@@ -58,18 +52,17 @@ async function baseImagesAvailable(label: string): Promise<boolean> {
   return true;
 }
 
-/** The base images Compose builds FROM: present, pulled, or built offline (images-offline.sh points .env at them). */
-export async function ensureBaseImages(label = 'stack'): Promise<void> {
+/**
+ * A script's first step: Docker, the Compose v2 plugin, and the base images Compose builds FROM (present, pulled,
+ * or built offline: images-offline.sh points .env at them); or an error naming what is missing.
+ */
+export async function prepareDocker(label: string): Promise<void> {
+  if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
+  if ((await run('docker', ['compose', 'version'], { timeoutMs: 20_000 })).code !== 0)
+    throw new Error('The Compose v2 plugin is not installed: `docker compose version` failed');
   if (await baseImagesAvailable(label)) return;
   console.log(`[${label}] no registry answers: building the base images offline (npm run images:offline)`);
   await runLoud('bash', ['scripts/images-offline.sh']);
-}
-
-/** Docker, the Compose v2 plugin and the base images, or an error naming what is missing: a script's first step. */
-export async function prepareDocker(label: string): Promise<void> {
-  if (!(await dockerWorks())) throw new Error('no Docker engine is reachable (`docker info` failed)');
-  await requireCompose();
-  await ensureBaseImages(label);
 }
 
 /** Runs a script's `main` and exits with the code it returns; a failure prints its message and exits 1. */
