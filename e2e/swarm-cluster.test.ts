@@ -558,7 +558,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
   }, 300_000);
 
   // Quarantined, an open defect in Swarm's control plane, not in the data path. Swarm's raft has no pre-vote: a
-  // manager back from 20 s or more alone returns with a higher term and deposes the leader (10-26 s without
+  // manager back from 20 s or more alone returns with a higher term and deposes the leader (11-34 s without
   // one), and each new leader gives every node 30 s to check in. In 4 of 8 runs the database's node, never
   // cut, was marked Down and its tasks replaced ("terminating connection due to administrator command", then
   // `db` unresolvable): 30-122 POSTs failed after the page's retry, GETs none. A 10 s dispatcher heartbeat (a
