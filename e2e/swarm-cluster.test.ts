@@ -261,7 +261,10 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           }).then((response) => {
             if (!retry) record(response);
             else if (response.status !== 201) {
-              retriesFailed.push(`${response.status} at +${Date.now() - started} ms from ${answeredBy(response)}`);
+              const sent = new Date(started).toISOString().slice(11, 23);
+              retriesFailed.push(
+                `${response.status} at +${Date.now() - started} ms from ${answeredBy(response)}, sent ${sent}`,
+              );
             }
             return response;
           });
@@ -273,6 +276,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     ]);
     return {
       attempts,
+      retriesFailed,
       async stop(): Promise<Record<string, LoadResult>> {
         const results = Object.fromEntries(
           await Promise.all(loads.map(async ([k, l]) => [k, await l.stop()] as const)),
@@ -288,11 +292,14 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     };
   }
 
-  /** Every request answered 200 (201 for POSTs): nothing failed, nothing 5xx. */
-  function expectNoFailure(results: Record<string, LoadResult>): void {
+  /**
+   * Every request answered 200 (201 for POSTs): nothing failed, nothing 5xx. `evidence` goes into the failure
+   * message, since CI keeps only the end of a long log.
+   */
+  function expectNoFailure(results: Record<string, LoadResult>, evidence = ''): void {
     for (const [kind, result] of Object.entries(results)) {
       expect(result.failures, `${kind}: ${result.failureSamples.join(' | ')}`).toBe(0);
-      expect(serverErrors(result), `${kind}: ${JSON.stringify(result.statuses)}`).toBe(0);
+      expect(serverErrors(result), `${kind}: ${JSON.stringify(result.statuses)} ${evidence}`).toBe(0);
       const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
       expect(ok, `${kind}: ${JSON.stringify(result.statuses)}`).toBe(result.sent);
     }
@@ -326,6 +333,30 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const wrong = [...acknowledged].filter(([text, id]) => stored.get(text)?.join() !== id);
     expect(wrong, 'acknowledged messages missing, changed or stored twice').toEqual([]);
     console.log(`[cluster] ${acknowledged.size} acknowledged messages, each stored once`);
+  }
+
+  /**
+   * Polls the nodes' states from a manager that is not cut off, once a second, and keeps every change: how a
+   * failed scenario tells a node wrongly marked Down (its tasks replaced) from a data-path failure.
+   */
+  function watchNodes(since: number): { stop: () => string } {
+    const changes: string[] = [];
+    let last = '';
+    let watching = true;
+    void (async () => {
+      while (watching) {
+        const now = await nodes().catch(() => undefined);
+        const view = now && [...now].map(([host, n]) => `${host}=${n.state}/${n.manager || '-'}`).join(' ');
+        if (view && view !== last) changes.push(`+${seconds(Date.now() - since)} ${(last = view)}`);
+        await sleep(1000);
+      }
+    })();
+    return {
+      stop: () => {
+        watching = false;
+        return `from ${new Date(since).toISOString().slice(11, 23)}: ${changes.join('; ')}`;
+      },
+    };
   }
 
   /** Cuts `node` off; returns when the managers left see it Down, with how long that took. */
@@ -587,6 +618,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const load = startMixedLoad(`e. leader ${leader} cut off`);
     await sleep(3000);
     const cutAt = Date.now();
+    const watcher = watchNodes(cutAt);
     await harness('cut', String(node));
     cut.add(node);
     manager = NODES.find((n) => !cut.has(n))!;
@@ -608,12 +640,17 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     const results = await load.stop();
     // A database task replaced although its node was never cut would show here.
     const db = await docker(manager, ['service', 'ps', '--format', '{{.Node}} {{.CurrentState}}', service('db')]);
-    console.log(`[scenario] e. the database's tasks:\n${db}`);
+    const states = watcher.stop();
+    console.log(`[scenario] e. the database's tasks:\n${db}\n[scenario] e. the nodes, from the cut: ${states}`);
     console.log(
       `[scenario] e. leader ${leader} cut off: ${elected.next} leads after ${seconds(elected.ms)} ` +
         `(service ls works there); back and converged ${seconds(back)} after the link came up`,
     );
-    expectNoFailure(results);
+    const unacknowledged = load.retriesFailed.slice(0, 8).join('; ');
+    expectNoFailure(
+      results,
+      `(retries not acknowledged: ${unacknowledged}; the database's tasks: ${db}; nodes: ${states})`,
+    );
     await expectStoredOnce();
   }, 300_000);
 });

@@ -115,6 +115,19 @@ describe.skipIf(postgresSkipReason !== '')('the PostgreSQL store', () => {
       expect(await store.list()).toEqual([before, after]);
     });
 
+    it('tries again within its deadline, so a server back by then costs the visitor nothing', async () => {
+      const store = await open(await server().createDatabase('blip'), { deadlineMs: 15_000 });
+      await store.append(aMessage());
+      await server().stop();
+      const message = aMessage({ idempotencyKey: randomUUID() });
+      // Refused while the server is down: tried again every 100 ms, not answered unavailable at once.
+      const appending = timed(store.append(message));
+      await server().start();
+      const { error } = await appending;
+      expect(error).toBeUndefined();
+      expect((await store.list()).filter((stored) => stored.id === message.id)).toEqual([message]);
+    });
+
     it('starts anyway, answering unavailable, and migrates once the server is back', async () => {
       const url = await server().createDatabase('late');
       await server().stop();

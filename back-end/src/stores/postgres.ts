@@ -33,6 +33,16 @@ export function isTransient(error: unknown): boolean {
   return TRANSIENT_CLASSES.has(error.code.slice(0, 2)) || error.code === READ_ONLY;
 }
 
+// Nothing was sent: the name does not resolve yet (a machine's overlay DNS catching up after it rejoins), the
+// port refuses, or the server is still starting (SQLSTATE 57P03).
+const NOT_REACHABLE_YET = new Set(['EAI_AGAIN', 'ENOTFOUND', 'ECONNREFUSED', '57P03']);
+const RETRY_PAUSE_MS = 100;
+
+function notReachableYet(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && NOT_REACHABLE_YET.has(code);
+}
+
 function reasonOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
@@ -163,19 +173,27 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
 
   await migrateAtStart(ensureMigrated, pool, url, warn);
 
-  /** Runs `work` within the deadline; failures that mean "not now" become StoreUnavailableError. */
+  /**
+   * Runs `work` within the deadline; failures that mean "not now" become StoreUnavailableError. A server not
+   * reachable yet is tried again until then: a blip shorter than the deadline costs the visitor nothing, and
+   * the work is safe to repeat (a repeated INSERT inserts nothing and reads back the first).
+   */
   async function guarded<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await withDeadline(
-        ensureMigrated().then(() => work()),
-        deadlineMs,
-      );
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) throw error;
-      if (isTransient(error)) {
-        throw new StoreUnavailableError(`PostgreSQL is unavailable: ${reasonOf(error)}`, { cause: error });
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      try {
+        return await withDeadline(
+          ensureMigrated().then(() => work()),
+          deadline - Date.now(),
+        );
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        if (!isTransient(error)) throw error;
+        if (!notReachableYet(error) || Date.now() + RETRY_PAUSE_MS >= deadline) {
+          throw new StoreUnavailableError(`PostgreSQL is unavailable: ${reasonOf(error)}`, { cause: error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       }
-      throw error;
     }
   }
 
