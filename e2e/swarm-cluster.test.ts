@@ -32,6 +32,8 @@ const LOAD_CEILING_MS = 240_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+/** A moment as UTC wall-clock time to the millisecond, to line up with the dockerds' logs. */
+const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 const tally = (values: string[]) =>
   values.reduce<Record<string, number>>((counts, value) => ({ ...counts, [value]: (counts[value] ?? 0) + 1 }), {});
 
@@ -261,9 +263,8 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
           }).then((response) => {
             if (!retry) record(response);
             else if (response.status !== 201) {
-              const sent = new Date(started).toISOString().slice(11, 23);
               retriesFailed.push(
-                `${response.status} at +${Date.now() - started} ms from ${answeredBy(response)}, sent ${sent}`,
+                `${response.status} at +${Date.now() - started} ms from ${answeredBy(response)}, sent ${clock(started)}`,
               );
             }
             return response;
@@ -354,7 +355,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     return {
       stop: () => {
         watching = false;
-        return `from ${new Date(since).toISOString().slice(11, 23)}: ${changes.join('; ')}`;
+        return `from ${clock(since)}: ${changes.join('; ')}`;
       },
     };
   }

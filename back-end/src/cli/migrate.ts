@@ -7,6 +7,7 @@
  *   node dist/cli/migrate.js          in the back-end image
  *   npm run migrate                   on a checkout
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../config.js';
 import { redactDatabaseUrl } from '../contact-store.js';
@@ -14,8 +15,6 @@ import { connectionProblem } from '../stores/database-url.js';
 import { loadMigrations, migrate, MigrationFailedError } from '../stores/migrate.js';
 import { isTransient } from '../stores/postgres.js';
 import type { CliIo } from './messages.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs the command; answers the exit code. Every failure is one line on stderr, without the password. */
 export async function main(io: CliIo, { dir }: { dir?: string } = {}): Promise<number> {

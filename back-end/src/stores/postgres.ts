@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { connectionProblem, redactDatabaseUrl } from './database-url.js';
 import { checkSchema, migrate, SchemaTooOldError } from './migrate.js';
@@ -38,15 +39,16 @@ export function isTransient(error: unknown): boolean {
 const NOT_REACHABLE_YET = new Set(['EAI_AGAIN', 'ENOTFOUND', 'ECONNREFUSED', '57P03']);
 const RETRY_PAUSE_MS = 100;
 
-function notReachableYet(error: unknown): boolean {
+/** A network error's or a server error's code (ECONNREFUSED, 57P03), when it has one. */
+function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && NOT_REACHABLE_YET.has(code);
+  return typeof code === 'string' && code !== '' ? code : undefined;
 }
 
 function reasonOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code !== '' ? `${error.message} (${code})` : error.message;
+  const code = codeOf(error);
+  return code ? `${error.message} (${code})` : error.message;
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -189,10 +191,10 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         if (!isTransient(error)) throw error;
-        if (!notReachableYet(error) || Date.now() + RETRY_PAUSE_MS >= deadline) {
+        if (!NOT_REACHABLE_YET.has(codeOf(error) ?? '') || Date.now() + RETRY_PAUSE_MS >= deadline) {
           throw new StoreUnavailableError(`PostgreSQL is unavailable: ${reasonOf(error)}`, { cause: error });
         }
-        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+        await sleep(RETRY_PAUSE_MS);
       }
     }
   }
