@@ -389,11 +389,14 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
 ENV SOFTY_PINKO_PROXY_BUILD=next`,
     );
     const [proxyBefore] = await stack.containers('proxy');
+    // The running release's other settings (the rollback's), so that only the proxy changes.
     const { result, results } = await deployUnderLoad('deploy a new proxy image', [], {
-      env: { REVISION: 'v2' },
-      files: [replaced],
+      env: { REVISION: 'v3' },
+      files: [files.frontEnd!, replaced],
     });
     expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/back-end: unchanged/);
+    expect(result.stdout).toMatch(/front-end: unchanged/);
     expect(result.stdout).toMatch(/proxy: new container healthy/);
     expect(await stack.containers('proxy')).not.toEqual([proxyBefore]);
     const sent = results.reduce((sum, r) => sum + r.sent, 0);
@@ -417,8 +420,9 @@ RUN sed -i 's/limit_req_zone [$]binary_remote_addr/limit_req_zone $remote_addr/'
 USER 101:101`,
     );
     const [proxyBefore] = await stack.containers('proxy');
-    const result = await deploy([], { env: { REVISION: 'v2' }, files: [rekeyed] });
+    const result = await deploy([], { env: { REVISION: 'v3' }, files: [files.frontEnd!, rekeyed] });
     expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/back-end: unchanged/);
     expect(result.stdout).toMatch(/proxy: nginx would not reload this configuration .*replacing the container/);
     expect(result.stdout).toMatch(/proxy: new container healthy/);
     const [proxyAfter] = await stack.containers('proxy');
