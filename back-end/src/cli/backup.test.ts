@@ -1,4 +1,5 @@
 /** The file store's backup and restore, with the store serving: a consistent copy, and nothing twice. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ describe('the file store backup', () => {
         acknowledged.push(message);
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     const before = [...acknowledged];
     const copy = await backup(path);
     stop = true;
