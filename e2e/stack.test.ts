@@ -537,7 +537,8 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
             for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
               // 'instant': the page asks for smooth scrolling, which would not get there in 60 ms.
               window.scrollTo({ top: y, behavior: 'instant' });
-              await sleep(60);
+              // This runs in the page, where node:timers/promises does not exist.
+              await new Promise((resolve) => setTimeout(resolve, 60));
             }
             window.scrollTo({ top: 0, behavior: 'instant' });
           });
