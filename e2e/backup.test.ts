@@ -4,7 +4,6 @@
  * started found again with its id and its idempotency key; a key sent again after the restore counts once.
  * Prints the backup's size and time, and the restore's, for 100,000 messages.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
@@ -18,6 +17,7 @@ import { TestStack } from './test-stack.js';
 
 const execFileAsync = promisify(execFile);
 const skipReason = inject('stackSkipReason');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MANY = 100_000;
 
 interface Case {

@@ -5,7 +5,6 @@
  * The scaling suite's assertions must hold through it: an even spread, kill -9 under load, a new replica seen.
  * It needs kubectl to render the manifests: without it this skips loudly; under CI=true it fails instead.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -21,6 +20,8 @@ if (noKubectl && process.env.CI === 'true')
   throw new Error(`Cluster DNS cannot be emulated under CI=true: ${noKubectl}`);
 if (noKubectl) console.warn(`\n!! SKIPPING the cluster DNS emulation: ${noKubectl}\n`);
 const skip = inject('stackSkipReason') !== '' || noKubectl !== '';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skip).sequential('the stack behind Kubernetes-style DNS names (emulated with Compose)', () => {
   let stack: TestStack;

@@ -5,7 +5,6 @@
  * old one keeps serving; --rollback goes back. The next versions are small Dockerfiles layered on the
  * running images, so each scenario changes exactly one thing.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +28,8 @@ const skipReason = inject('stackSkipReason');
 const PROJECT = 'softy-pinko-deploy';
 const TAG = 'deploy';
 const LOAD_CEILING_MS = 600_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A Compose override giving `service` a next version built from `dockerfile` (with BASE as its FROM). */
 function override(dir: string, name: string, service: string, base: string, dockerfile: string): string {

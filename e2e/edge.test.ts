@@ -3,12 +3,12 @@
  * (both nginx images), X-Forwarded-Proto and HSTS behind a TLS-terminating proxy, the back-end believing only
  * the proxy's forwarded headers, and stub_status kept on loopback where the exporter is a sidecar.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, replicaId, run } from '../scripts/lib/stack.js';
 import { TestStack } from './test-stack.js';
 
 const skipReason = inject('stackSkipReason');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** `docker run` of an image as Compose runs it: a read-only root, /tmp a tmpfs, no capabilities. */
 const dockerRun = (args: string[]) =>
   run('docker', ['run', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', ...args]);

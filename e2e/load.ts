@@ -2,7 +2,6 @@
  * A steady, bounded load from the host on loopback: a fixed request rate, a cap on requests in flight,
  * a hard stop. It records every status, every failure and which replica (X-Served-By) answered.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type Stack } from '../scripts/lib/stack.js';
 
 export interface LoadResult {
@@ -107,6 +106,8 @@ export async function visit(base: string, signal: AbortSignal): Promise<Response
   }
   return new Response(null, { status: 200, headers: page.headers });
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Posts as the page does (front-end/src/contact-form.ts): once more, with the same Idempotency-Key, after

@@ -3,7 +3,6 @@
  * finds and scrapes every replica, the exporter and itself; its request rate matches the traffic sent; the
  * no-back-end alert goes off when every replica stops; and no metrics port is published or proxied.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, dotEnv, freePort, imageId, run, runLoud } from '../scripts/lib/stack.js';
@@ -20,6 +19,8 @@ const OFFICIAL_MONITORING_IMAGES = {
   PROMETHEUS_IMAGE: 'prom/prometheus:v3.5.0',
   NGINX_EXPORTER_IMAGE: 'nginx/nginx-prometheus-exporter:1.4.2',
 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Sample {
   metric: Record<string, string>;

@@ -5,7 +5,6 @@
  * Last, `npm run deploy` ships a back-end with a new migration: applied before the new back-end starts, while
  * the old one serves with no failed request; a migration that fails changes nothing.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +34,7 @@ const RELEASE = 'e2e-postgres';
 const BACK_END_BASE = 'softy-pinko-back-end:e2e-postgres-base';
 /** Marks those next versions, so the ones no tag names any more are pruned afterwards. */
 const NEXT_LABEL = 'org.softy-pinko.e2e=postgres-deploy';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The repository's migration files, in order, e.g. ['001_contact_messages.sql']. */
 const shippedMigrations = (): string[] =>

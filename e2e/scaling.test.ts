@@ -3,7 +3,6 @@
  * come and go without a restart, and a steady load sees no failure while replicas stop, crash,
  * restart or scale down. Every load is bounded in rate, count and time and stays on loopback.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
@@ -16,6 +15,8 @@ const skipReason = inject('stackSkipReason');
 const RATE = 200; // requests per second
 const LOAD_MS = 30_000; // each scenario's steady load: 200 req/s for 30 s
 const LOAD_CEILING_MS = 90_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
   let stack: TestStack;

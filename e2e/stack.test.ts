@@ -2,7 +2,6 @@
  * The whole stack in real containers: built from the Dockerfiles, started with Compose, checked
  * through the published proxy port from the host and in headless Chromium, then taken down.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -71,7 +70,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
     requestId: string,
   ): Promise<Record<string, unknown> | undefined> {
     for (let waited = 0; waited < 5000; waited += 250) {
-      await sleep(250);
+      await new Promise((resolve) => setTimeout(resolve, 250));
       const line = (await jsonLogLines(service)).find((l) => l[key] === requestId);
       if (line) return line;
     }
@@ -108,7 +107,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       for (let waited = 0; (await curl(id, `http://127.0.0.1:${port}/healthz`)).status !== 200; waited += 250) {
         if (waited > 10_000)
           throw new Error(`${service} alone: no /healthz (${(await run('docker', ['logs', id])).stderr})`);
-        await sleep(250);
+        await new Promise((resolve) => setTimeout(resolve, 250));
       }
       await use(id);
     } finally {
@@ -537,7 +536,6 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
             for (let y = 0; y < document.documentElement.scrollHeight; y += window.innerHeight / 2) {
               // 'instant': the page asks for smooth scrolling, which would not get there in 60 ms.
               window.scrollTo({ top: y, behavior: 'instant' });
-              // This runs in the page, where node:timers/promises does not exist.
               await new Promise((resolve) => setTimeout(resolve, 60));
             }
             window.scrollTo({ top: 0, behavior: 'instant' });
@@ -665,7 +663,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       const page = await Promise.all(Array.from({ length: 150 }, () => fetch(`${stack.baseUrl}/`)));
       expect(page.map((res) => res.status).filter((status) => status !== 200)).toEqual([]);
       // Let the bucket refill (50 at 20/s) before the next tests use the API.
-      await sleep(3000);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       expect((await fetch(`${stack.baseUrl}/api/hello`)).status).toBe(200);
     });
 
@@ -687,7 +685,7 @@ describe.skipIf(skipReason !== '').sequential('the stack in containers', () => {
       };
       await alone('proxy', [...limit, '--env', 'TRUSTED_PROXIES=127.0.0.0/8'], 80, async (id) => {
         expect(await statuses(id)).toEqual([503, 503, 429, 503]);
-        await sleep(1500); // the access log's flush
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // the access log's flush
         const { stdout } = await run('docker', ['logs', id]);
         expect(stdout).toContain('"remote_addr":"203.0.113.1"');
         expect(stdout).toContain('"remote_addr":"203.0.113.2"');

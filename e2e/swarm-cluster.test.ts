@@ -8,7 +8,6 @@
  * and how soon it was repaired. Needs root (namespaces); everything it made goes on success, failure and
  * Ctrl-C. Traffic goes only to the namespaces' own addresses, bounded in rate and time.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
@@ -31,6 +30,7 @@ const BALANCER = 'http://10.213.0.1';
 const DB_NODE: Node = 3;
 const LOAD_CEILING_MS = 240_000;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** A moment as UTC wall-clock time to the millisecond, to line up with the dockerds' logs. */
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);

@@ -6,7 +6,6 @@
  * A swarm this suite starts is left again afterwards; one that was already active is used and kept.
  * Every request stays on loopback (`--advertise-addr 127.0.0.1`, the proxy's port in host mode).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,8 @@ const STACK_FILE = `${REPO_ROOT}deploy/swarm/docker-stack.yml`;
 const SECRETS = ['softy-pinko-postgres-password', 'softy-pinko-database-url'];
 const RATE = 100; // requests per second during the rolling update, as in the manual trial
 const LABELS = ['softy-pinko.db=true', 'softy-pinko.edge=true', 'softy-pinko.zone=single'];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function docker(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
   const result = options.input === undefined ? await run('docker', args, options) : await pipeInto(args, options.input);

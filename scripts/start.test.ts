@@ -1,5 +1,4 @@
 /** `npm start` and `npm run dev` as a user runs them: one port serves the page and proxies /api. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,7 @@ async function waitFor(url: string, deadline: number): Promise<Response> {
       // not up yet
     }
     if (Date.now() > deadline) throw new Error(`${url} did not answer in time`);
-    await sleep(250);
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -49,7 +48,7 @@ describe.each([
       process.kill(-child.pid!, 'SIGTERM');
     }
     await exited;
-    await sleep(1000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     await expect(fetch(`http://127.0.0.1:${sitePort}/`)).rejects.toThrow();
     await expect(fetch(`http://127.0.0.1:${backendPort}/api/hello`)).rejects.toThrow();
   });

@@ -2,7 +2,6 @@
  * The API with the PostgreSQL store, through app.inject() against a real server: stored after COMMIT, a
  * repeated Idempotency-Key stored once, and a database that goes away costs 503s (never 500s) until it is back.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -112,7 +111,7 @@ describe.skipIf(postgresSkipReason !== '')('POST /api/contact with the PostgreSQ
     const deadline = Date.now() + 10_000;
     let res = await post();
     while (res.statusCode === 503 && Date.now() < deadline) {
-      await sleep(100);
+      await new Promise((resolve) => setTimeout(resolve, 100));
       res = await post();
     }
     expect(res.statusCode).toBe(201);

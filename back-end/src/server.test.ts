@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -20,7 +19,7 @@ async function waitForHealthy(url: string, deadline = Date.now() + 15_000): Prom
     } catch {
       // not listening yet
     }
-    await sleep(100);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${url} never became healthy`);
 }

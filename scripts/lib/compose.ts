@@ -1,5 +1,4 @@
 /** The one driver of `docker compose` (v2): the deploy, the backups, the bench and the stack suite. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { run, runLoud, type Redirect, type RunResult } from './run.js';
 
 export interface ComposeSettings {
@@ -102,6 +101,6 @@ export async function waitHealthy(list: () => Promise<string[]>, timeoutMs: numb
       const after = bad ? '' : `, after ${timeoutMs / 1000} s`;
       throw new ComposeError(`is ${status} (container ${id}${after}); last health check output: ${last}`);
     }
-    await sleep(1000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }

@@ -1,5 +1,4 @@
 /** How one service moves to a new image under load, for `npm run deploy`: roll, reload or replace. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { waitHealthy, type Compose } from './compose.js';
 import { proxyDnsRefreshMs, replicaId, run } from './stack.js';
 
@@ -15,6 +14,7 @@ const PROXY_CONFIG_IMAGE_FILE = '/var/lib/proxy-release/$(cat /etc/hostname)/ima
 export class DeployError extends Error {}
 
 export const say = (message: string): void => console.log(`deploy: ${message}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** What a docker command printed; it throws, with what docker said, when the command fails. */
 async function docker(args: string[], timeoutMs?: number): Promise<string> {

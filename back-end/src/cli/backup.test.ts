@@ -1,5 +1,4 @@
 /** The file store's backup and restore, with the store serving: a consistent copy, and nothing twice. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,7 +31,7 @@ describe('the file store backup', () => {
         acknowledged.push(message);
       }
     });
-    await sleep(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const before = [...acknowledged];
     const copy = await backup(path);
     stop = true;

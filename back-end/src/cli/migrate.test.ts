@@ -3,7 +3,6 @@
  * older than it needs, and an old back-end keeps serving while a new migration is applied and the new
  * back-end rolls in (an expand change: old and new code both work on the new schema).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +18,7 @@ import { main } from './migrate.js';
 
 const tempDir = useTempDir('migrate-cli');
 const server = usePostgres();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function migrateCommand(env: NodeJS.ProcessEnv, dir?: string) {
   const out: string[] = [];

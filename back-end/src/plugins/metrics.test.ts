@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../app.js';
@@ -45,7 +44,7 @@ describe('the metrics plugin', () => {
   it('observes durations in buckets with 250 ms as a bound: a 300 ms answer lands above it', async () => {
     const api = await app();
     api.get('/api/slow-test-route', async () => {
-      await sleep(300);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       return 'slow';
     });
     await api.inject('/api/slow-test-route');

@@ -1,5 +1,4 @@
 /** What only the PostgreSQL store does: migrations, a small pool, and riding out a server that goes away. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -180,7 +179,7 @@ async function vi_waitFor<T>(work: () => Promise<T>): Promise<T> {
       return await work();
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await sleep(100);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }
