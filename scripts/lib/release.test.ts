@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnv, previousRelease, readReleases, recordRelease, releasesFile, type Release } from './release.js';
@@ -41,6 +42,16 @@ describe('buildEnv: every build named by its commit', () => {
     const second = await buildEnv({}, repo);
     expect(second.TAG).not.toBe(first.TAG);
     expect(await git('status', '--porcelain'), 'the real index is left alone').toBe('M a.txt\n?? new.txt');
+  });
+
+  it('sees a same-size edit made in the second of the commit, however late it is asked', async () => {
+    writeFileSync(join(repo, 'b.txt'), 'one\n');
+    await git('add', '--all');
+    await git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-m', 'second');
+    // Same size, same second as the index: only the file's content tells them apart.
+    writeFileSync(join(repo, 'b.txt'), 'two\n');
+    await setTimeout(1100);
+    expect((await buildEnv({}, repo)).TAG).toMatch(/-dirty-/);
   });
 
   it('takes TAG and the labels from the environment when given', async () => {

@@ -2,7 +2,17 @@
  * A release: the images built from one commit, named by it (a changed tree's adds `-dirty-` and its content's
  * hash, so two builds never share a tag), and the log of what each deploy shipped.
  */
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, run } from './stack.js';
@@ -21,7 +31,12 @@ async function workingTree(cwd: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'softy-pinko-index-'));
   try {
     const index = join(dir, 'index');
-    copyFileSync(await git(cwd, ['rev-parse', '--path-format=absolute', '--git-path', 'index']), index);
+    const real = await git(cwd, ['rev-parse', '--path-format=absolute', '--git-path', 'index']);
+    copyFileSync(real, index);
+    // Git trusts an entry's stat data only if the file is older than the index: a copy dated now would hide a
+    // same-size edit made in the index's second ("racy git"), so the copy keeps the real index's times.
+    const { atime, mtime } = statSync(real);
+    utimesSync(index, atime, mtime);
     await git(cwd, ['add', '--all', '.'], { GIT_INDEX_FILE: index });
     return await git(cwd, ['write-tree'], { GIT_INDEX_FILE: index });
   } finally {
