@@ -175,15 +175,18 @@ export function describeLoad(scenario: string, result: LoadResult): string {
   );
 }
 
-/** Prints the proxy's log line for each 5xx since `since` (e.g. `90s`): which replica, which upstream status, how long. */
+/**
+ * Prints the proxy's 5xx since `since` (e.g. `90s`), from its access log (which replica, which upstream status, how
+ * long) and its error log (why: a timeout, a refused connect, a name it could not resolve): the first and the last.
+ */
 export async function printProxyServerErrors(stack: Stack, since: string): Promise<void> {
   const [proxy] = await stack.containers('proxy');
-  const { stdout } = await run('docker', ['logs', '--since', since, proxy!]);
-  console.log(
-    stdout
-      .split('\n')
-      .filter((line) => /"status":5\d\d/.test(line))
-      .slice(0, 20)
-      .join('\n'),
-  );
+  const { stdout, stderr } = await run('docker', ['logs', '--since', since, proxy!]);
+  const print = (kind: string, text: string, pattern: RegExp) => {
+    const lines = text.split('\n').filter((line) => pattern.test(line));
+    const shown = lines.length > 12 ? [...lines.slice(0, 8), '…', ...lines.slice(-4)] : lines;
+    console.log([`[proxy] ${lines.length} ${kind}`, ...shown].join('\n'));
+  };
+  print('5xx answers', stdout, /"status":5\d\d/);
+  print('errors and warnings', stderr, /\[(warn|error|crit|alert)\]/);
 }

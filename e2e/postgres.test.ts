@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
-import { describeLoad, postLikeThePage, serverErrors, startLoad, visit, type LoadResult } from './load.js';
+import {
+  describeLoad,
+  postLikeThePage,
+  printProxyServerErrors,
+  serverErrors,
+  startLoad,
+  visit,
+  type LoadResult,
+} from './load.js';
 import {
   REPO_ROOT,
   databaseSecretsEnv,
@@ -129,10 +137,14 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
   /** The ids stored under each of `keys`, as key → ids. */
   async function storedIds(keys: string[]): Promise<Map<string, string[]>> {
     const found = new Map<string, string[]>();
-    // One query for all: the keys are UUIDs we made, so they are safe inside a literal.
-    const rows = await sql(
-      `SELECT idempotency_key || ' ' || id FROM contact_messages WHERE idempotency_key IN ('${keys.join("','")}')`,
-    );
+    const rows: string[] = [];
+    // The keys are UUIDs we made, so they are safe inside a literal. A thousand a query: psql takes the query as
+    // one argument, and Linux refuses an argument over 128 KB (E2BIG), about 3,300 keys.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const query = `SELECT idempotency_key || ' ' || id FROM contact_messages WHERE idempotency_key IN ('${batch.join("','")}')`;
+      rows.push(...(await sql(query)));
+    }
     for (const row of rows) {
       const [key, id] = row.split(' ') as [string, string];
       found.set(key, [...(found.get(key) ?? []), id]);
@@ -208,6 +220,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
       console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
     );
     console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
+    if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
     for (const result of results) {
       expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
       expect(serverErrors(result), JSON.stringify(result.statuses)).toBe(0);
