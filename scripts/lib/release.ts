@@ -2,17 +2,7 @@
  * A release: the images built from one commit, named by it (a changed tree's adds `-dirty-` and its content's
  * hash, so two builds never share a tag), and the log of what each deploy shipped.
  */
-import {
-  appendFileSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-} from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, run } from './stack.js';
@@ -31,12 +21,9 @@ async function workingTree(cwd: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'softy-pinko-index-'));
   try {
     const index = join(dir, 'index');
+    // With its times: git trusts an entry's stat data only while the file is older than the index (racy git).
     const real = await git(cwd, ['rev-parse', '--path-format=absolute', '--git-path', 'index']);
-    copyFileSync(real, index);
-    // Git trusts an entry's stat data only if the file is older than the index: a copy dated now would hide a
-    // same-size edit made in the index's second ("racy git"), so the copy keeps the real index's times.
-    const { atime, mtime } = statSync(real);
-    utimesSync(index, atime, mtime);
+    cpSync(real, index, { preserveTimestamps: true });
     await git(cwd, ['add', '--all', '.'], { GIT_INDEX_FILE: index });
     return await git(cwd, ['write-tree'], { GIT_INDEX_FILE: index });
   } finally {
@@ -51,12 +38,11 @@ export async function buildEnv(env: NodeJS.ProcessEnv = process.env, cwd = REPO_
     const { TAG, VERSION = 'unknown', REVISION = 'unknown', CREATED = 'unknown' } = env;
     return { TAG, VERSION, REVISION, SOURCE: env.SOURCE ?? source, CREATED };
   }
-  const [revision, short, headTree, created] = await Promise.all([
-    git(cwd, ['rev-parse', 'HEAD']),
+  const [head, short] = await Promise.all([
+    git(cwd, ['show', '--no-patch', '--format=%H %T %cI', 'HEAD']),
     git(cwd, ['rev-parse', '--short=12', 'HEAD']),
-    git(cwd, ['rev-parse', 'HEAD^{tree}']),
-    git(cwd, ['show', '--no-patch', '--format=%cI', 'HEAD']),
   ]);
+  const [revision, headTree, created] = head.split(' ') as [string, string, string];
   const tree = await workingTree(cwd);
   if (tree === headTree) return { TAG: short, VERSION: short, REVISION: revision, SOURCE: source, CREATED: created };
   const tag = `${short}-dirty-${tree.slice(0, 8)}`;

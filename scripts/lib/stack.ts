@@ -14,9 +14,8 @@ export { replicaId } from '../../back-end/src/replica-id.js';
 /** A TCP port nothing listens on right now, for a stack's published proxy port. */
 export { default as freePort } from 'get-port';
 
-export async function dockerWorks(): Promise<boolean> {
-  return (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
-}
+export const dockerWorks = async (): Promise<boolean> =>
+  (await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000 })).code === 0;
 
 /** How long the proxy may still send to a stopped container: its resolver's `valid=` (proxy.conf) plus 1 s. */
 export function proxyDnsRefreshMs(): number {
