@@ -14,15 +14,7 @@ import { readReleases, releasesFile } from '../scripts/lib/release.js';
 import { freePort, replicaId, run, type RunResult } from '../scripts/lib/stack.js';
 import { TestStack } from './test-stack.js';
 import { forgetReleases, runDeploy } from './deploys.js';
-import {
-  describeLoad,
-  postLikeThePage,
-  printProxyServerErrors,
-  serverErrors,
-  startLoad,
-  visit,
-  type LoadResult,
-} from './load.js';
+import { expectNoFailedRequest, visitorLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const PROJECT = 'softy-pinko-deploy';
@@ -90,57 +82,17 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     return { result: result!, results };
   }
 
-  let retried = 0;
-
-  /** Runs `operation` between 3 s of steady load before and after; returns each kind's tally. */
+  /** Runs `operation` under the page's visitors (visitorLoad); remembers each acknowledged message by its text. */
   async function underLoad(scenario: string, operation: () => Promise<void>): Promise<LoadResult[]> {
     const run_ = randomUUID().slice(0, 8);
-    retried = 0;
-    const loads = [
-      startLoad(`${stack.baseUrl}/`, {
-        ratePerSecond: 20,
-        maxDurationMs: LOAD_CEILING_MS,
-        send: (_, s) => visit(stack.baseUrl, s),
-      }),
-      startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs: LOAD_CEILING_MS }),
-      startLoad(`${stack.baseUrl}/api/contact`, {
-        ratePerSecond: 20,
-        maxDurationMs: LOAD_CEILING_MS,
-        send: (index, signal) => {
-          const body = { name: `Deploy ${index}`, email: 'deploy@example.com', message: `${run_} #${index}` };
-          const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
-          return postLikeThePage(
-            `${stack.baseUrl}/api/contact`,
-            { method: 'POST', headers, body: JSON.stringify(body), signal },
-            () => (retried += 1),
-          );
-        },
-        onResponse: (index, response, body) => {
-          if (response.status === 201) acknowledged.set(`${run_} #${index}`, (JSON.parse(body) as { id: string }).id);
-        },
-      }),
-    ];
-    await sleep(3000);
-    await operation();
-    await sleep(3000);
-    const results = await Promise.all(loads.map((load) => load.stop()));
-    for (const [kind, result] of ['page visits', '/api/hello', 'POST /api/contact'].map(
-      (k, i) => [k, results[i]!] as const,
-    )) {
-      console.log(describeLoad(`${scenario}, ${kind}`, result));
-    }
-    console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-    if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
-    return results;
-  }
-
-  function expectNoFailure(results: LoadResult[]): void {
-    for (const result of results) {
-      expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
-      expect(serverErrors(result)).toBe(0);
-      const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
-      expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
-    }
+    const message = (index: number) => ({
+      name: `Deploy ${index}`,
+      email: 'deploy@example.com',
+      message: `${run_} #${index}`,
+    });
+    const load = await visitorLoad(stack, scenario, operation, { maxDurationMs: LOAD_CEILING_MS, message });
+    for (const { text, id } of load.acknowledged) acknowledged.set(text, id);
+    return load.results;
   }
 
   /** Every acknowledged message is in the store exactly once, under the id it was acknowledged with. */
@@ -197,7 +149,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
       second = await deploy([], { env: { REVISION: 'v2' } });
       result = await first;
     });
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`deploy: another deploy of ${PROJECT} is running; nothing was changed`);
     expect(second.stdout).not.toContain('building images');
@@ -228,7 +180,7 @@ describe.skipIf(skipReason !== '').sequential('npm run deploy', () => {
     const before = await replicaIds('back-end');
     expect(before).toHaveLength(3);
     const { result, results } = await deployUnderLoad('deploy back-end ×3', [], { env: { REVISION: 'v3' } });
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/back-end: 3 new healthy, routing, draining 3 old/);
     const after = await replicaIds('back-end');
@@ -265,7 +217,7 @@ USER 101:101`,
       env: { REVISION: 'v3' },
       files: [files.frontEnd!],
     });
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/front-end: 1 new healthy, routing, draining 1 old/);
     expect(result.stdout).toMatch(/back-end: unchanged/);
@@ -294,7 +246,7 @@ USER 101:101`,
       env: { REVISION: 'v3' },
       files: [files.frontEnd!, files.proxy!],
     });
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/proxy: new configuration passes nginx -t/);
     expect(result.stdout).toMatch(/proxy: configuration reloaded in place/);
@@ -347,7 +299,7 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
         files: [files.frontEnd!, files.proxy!, broken],
       },
     );
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/back-end: the new version is unhealthy/);
     expect(result.stderr).toMatch(/last health check output: health route broken/);
@@ -364,7 +316,7 @@ HEALTHCHECK --interval=2s --timeout=3s --start-period=2s --retries=2 \\
     const { result, results } = await deployUnderLoad('deploy --rollback', ['--rollback'], {
       files: [files.frontEnd!, files.proxy!],
     });
-    expectNoFailure(results);
+    expectNoFailedRequest(results);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`release ${previous.tag} deployed`));
     expect(result.stdout).toMatch(/back-end: unchanged/);

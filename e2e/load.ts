@@ -2,6 +2,8 @@
  * A steady, bounded load from the host on loopback: a fixed request rate, a cap on requests in flight,
  * a hard stop. It records every status, every failure and which replica (X-Served-By) answered.
  */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
 import { run, type Stack } from '../scripts/lib/stack.js';
 
 export interface LoadResult {
@@ -189,4 +191,68 @@ export async function printProxyServerErrors(stack: Stack, since: string): Promi
   };
   print('5xx answers', stdout, /"status":5\d\d/);
   print('errors and warnings', stderr, /\[(warn|error|crit|alert)\]/);
+}
+
+/** A contact POST a visitor load acknowledged: its Idempotency-Key, its message text, and the id its 201 carried. */
+export interface Acknowledged {
+  key: string;
+  text: string;
+  id: string;
+}
+
+/**
+ * The page's visitors while `operation` runs, with 3 s before and after, 100 requests a second: page visits with
+ * their assets (20/s), the greeting (60/s) and contact POSTs sent as the page sends them (20/s), each POST with
+ * its own key and `message(index)`. Prints each kind's tally, and the proxy's view of any 5xx.
+ */
+export async function visitorLoad(
+  stack: Stack,
+  scenario: string,
+  operation: () => Promise<void>,
+  options: { maxDurationMs: number; message: (index: number) => { name: string; email: string; message: string } },
+): Promise<{ results: LoadResult[]; acknowledged: Acknowledged[] }> {
+  const { maxDurationMs, message } = options;
+  const contactUrl = `${stack.baseUrl}/api/contact`;
+  const keys = new Map<number, string>();
+  const acknowledged: Acknowledged[] = [];
+  let retried = 0;
+  const loads = [
+    startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs, send: (_, s) => visit(stack.baseUrl, s) }),
+    startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs }),
+    startLoad(contactUrl, {
+      ratePerSecond: 20,
+      maxDurationMs,
+      send: (index, signal) => {
+        keys.set(index, randomUUID());
+        const headers = { 'content-type': 'application/json', 'idempotency-key': keys.get(index)! };
+        const body = JSON.stringify(message(index));
+        return postLikeThePage(contactUrl, { method: 'POST', headers, body, signal }, () => (retried += 1));
+      },
+      onResponse: (index, response, body) => {
+        if (response.status !== 201) return;
+        const { id } = JSON.parse(body) as { id: string };
+        acknowledged.push({ key: keys.get(index)!, text: message(index).message, id });
+      },
+    }),
+  ];
+  await sleep(3000);
+  await operation();
+  await sleep(3000);
+  const results = await Promise.all(loads.map((load) => load.stop()));
+  ['page visits', '/api/hello', 'POST /api/contact'].forEach((kind, i) =>
+    console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
+  );
+  console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
+  if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
+  return { results, acknowledged };
+}
+
+/** Every request of every load got its answer, and a 200 or a 201: no network failure, no 5xx, nothing else. */
+export function expectNoFailedRequest(results: LoadResult[]): void {
+  for (const result of results) {
+    expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
+    expect(serverErrors(result), JSON.stringify(result.statuses)).toBe(0);
+    const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
+    expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
+  }
 }

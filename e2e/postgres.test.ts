@@ -11,15 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { browserSkipReason, launchBrowser, sendContactForm } from './browser.js';
-import {
-  describeLoad,
-  postLikeThePage,
-  printProxyServerErrors,
-  serverErrors,
-  startLoad,
-  visit,
-  type LoadResult,
-} from './load.js';
+import { describeLoad, expectNoFailedRequest, startLoad, visitorLoad, type LoadResult } from './load.js';
 import {
   REPO_ROOT,
   databaseSecretsEnv,
@@ -186,48 +178,15 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     return file;
   }
 
-  /**
-   * The page's visitors while `operation` runs, with 3 s before and after: page visits with their assets, the
-   * greeting, and contact POSTs sent as the page sends them (one retry with the same key); 100 requests a second.
-   */
-  async function visitorLoad(scenario: string, operation: () => Promise<void>) {
-    const keys = new Map<number, string>();
-    const acknowledged = new Map<string, string>(); // idempotency key → the id its 201 carried
-    let retried = 0;
-    const maxDurationMs = 300_000;
-    const loads = [
-      startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs, send: (_, s) => visit(stack.baseUrl, s) }),
-      startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs }),
-      startLoad(contactUrl, {
-        ratePerSecond: 20,
-        maxDurationMs,
-        send: (index, signal) => {
-          keys.set(index, randomUUID());
-          const headers = { 'content-type': 'application/json', 'idempotency-key': keys.get(index)! };
-          const body = JSON.stringify(aMessage(`${scenario} ${index}`));
-          return postLikeThePage(contactUrl, { method: 'POST', headers, body, signal }, () => (retried += 1));
-        },
-        onResponse: (index, response, body) => {
-          if (response.status === 201) acknowledged.set(keys.get(index)!, (JSON.parse(body) as { id: string }).id);
-        },
-      }),
-    ];
-    await sleep(3_000);
-    await operation();
-    await sleep(3_000);
-    const results = await Promise.all(loads.map((load) => load.stop()));
-    ['page visits', '/api/hello', 'POST /api/contact'].forEach((kind, i) =>
-      console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
-    );
-    console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-    if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
-    for (const result of results) {
-      expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
-      expect(serverErrors(result), JSON.stringify(result.statuses)).toBe(0);
-      const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
-      expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
-    }
-    return acknowledged;
+  /** The page's visitors while `operation` runs (visitorLoad), none failing; answers key → acknowledged id. */
+  async function visitorsDuring(scenario: string, operation: () => Promise<void>): Promise<Map<string, string>> {
+    const message = (index: number) => aMessage(`${scenario} ${index}`);
+    const { results, acknowledged } = await visitorLoad(stack, scenario, operation, {
+      maxDurationMs: 300_000,
+      message,
+    });
+    expectNoFailedRequest(results);
+    return new Map(acknowledged.map(({ key, id }) => [key, id]));
   }
 
   /** Every acknowledged message is stored exactly once, under the id it was acknowledged with. */
@@ -440,7 +399,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     expect(old).toHaveLength(3);
     let result!: RunResult;
     let deployStartedAt = 0;
-    const acknowledged = await visitorLoad('deploy a back-end with a new migration', async () => {
+    const acknowledged = await visitorsDuring('deploy a back-end with a new migration', async () => {
       deployStartedAt = Date.now();
       result = await deploy([next]);
     });
@@ -510,7 +469,7 @@ describe.skipIf(skipReason !== '').sequential('contact messages in PostgreSQL, b
     const before = (await stack.containers('back-end')).sort();
     const imageBefore = await backEnd();
     let result!: RunResult;
-    const acknowledged = await visitorLoad('deploy a back-end whose migration fails', async () => {
+    const acknowledged = await visitorsDuring('deploy a back-end whose migration fails', async () => {
       result = await deploy([next]);
     });
     expect(result.code).toBe(1);
