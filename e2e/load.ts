@@ -177,20 +177,32 @@ export function describeLoad(scenario: string, result: LoadResult): string {
   );
 }
 
+/** Prints the lines of each of `service`'s containers since `since` that match `pattern`: the first and the last. */
+async function printLogLines(stack: Stack, service: string, since: string, kind: string, pattern: RegExp) {
+  // A service this stack does not have (the file store has no db) prints nothing.
+  for (const id of await stack.containers(service).catch(() => [])) {
+    const { stdout, stderr } = await run('docker', ['logs', '--since', since, id]);
+    const lines = `${stdout}\n${stderr}`.split('\n').filter((line) => pattern.test(line));
+    const shown = lines.length > 12 ? [...lines.slice(0, 8), '…', ...lines.slice(-4)] : lines;
+    console.log([`[${service} ${id.slice(0, 12)}] ${lines.length} ${kind}`, ...shown].join('\n'));
+  }
+}
+
 /**
- * Prints the proxy's 5xx since `since` (e.g. `90s`), from its access log (which replica, which upstream status, how
- * long) and its error log (why: a timeout, a refused connect, a name it could not resolve): the first and the last.
+ * Prints why requests got a 5xx since `since` (a duration such as `90s`, or a time): the proxy's 5xx lines (which
+ * replica, which upstream status, how long) and its error log (a timeout, a refused connect, a name it could not
+ * resolve), the back-ends' warnings and errors (why a store was unavailable), and the database's, if any.
  */
 export async function printProxyServerErrors(stack: Stack, since: string): Promise<void> {
-  const [proxy] = await stack.containers('proxy');
-  const { stdout, stderr } = await run('docker', ['logs', '--since', since, proxy!]);
-  const print = (kind: string, text: string, pattern: RegExp) => {
-    const lines = text.split('\n').filter((line) => pattern.test(line));
-    const shown = lines.length > 12 ? [...lines.slice(0, 8), '…', ...lines.slice(-4)] : lines;
-    console.log([`[proxy] ${lines.length} ${kind}`, ...shown].join('\n'));
-  };
-  print('5xx answers', stdout, /"status":5\d\d/);
-  print('errors and warnings', stderr, /\[(warn|error|crit|alert)\]/);
+  await printLogLines(
+    stack,
+    'proxy',
+    since,
+    '5xx answers, errors and warnings',
+    /"status":5\d\d|\[(warn|error|crit)\]/,
+  );
+  await printLogLines(stack, 'back-end', since, 'warnings and errors', /"level":(40|50|60)\b/);
+  await printLogLines(stack, 'db', since, 'errors, warnings and checkpoints', /ERROR|FATAL|PANIC|WARNING|checkpoint/);
 }
 
 /** A contact POST a visitor load acknowledged: its Idempotency-Key, its message text, and the id its 201 carried. */
@@ -216,6 +228,7 @@ export async function visitorLoad(
   const keys = new Map<number, string>();
   const acknowledged: Acknowledged[] = [];
   let retried = 0;
+  const since = new Date().toISOString();
   const loads = [
     startLoad(`${stack.baseUrl}/`, { ratePerSecond: 20, maxDurationMs, send: (_, s) => visit(stack.baseUrl, s) }),
     startLoad(`${stack.baseUrl}/api/hello`, { ratePerSecond: 60, maxDurationMs }),
@@ -243,7 +256,7 @@ export async function visitorLoad(
     console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
   );
   console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-  if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, '10m');
+  if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, since);
   return { results, acknowledged };
 }
 
