@@ -193,7 +193,7 @@ async function printLogLines(stack: Stack, service: string, since: string, kind:
  * replica, which upstream status, how long) and its error log (a timeout, a refused connect, a name it could not
  * resolve), the back-ends' warnings and errors (why a store was unavailable), and the database's, if any.
  */
-export async function printProxyServerErrors(stack: Stack, since: string): Promise<void> {
+export async function printServerErrorLogs(stack: Stack, since: string): Promise<void> {
   await printLogLines(
     stack,
     'proxy',
@@ -215,7 +215,7 @@ export interface Acknowledged {
 /**
  * The page's visitors while `operation` runs, with 3 s before and after, 100 requests a second: page visits with
  * their assets (20/s), the greeting (60/s) and contact POSTs sent as the page sends them (20/s), each POST with
- * its own key and `message(index)`. Prints each kind's tally, and the proxy's view of any 5xx.
+ * its own key and `message(index)`. Prints each kind's tally, and on any 5xx the logs that say why.
  */
 export async function visitorLoad(
   stack: Stack,
@@ -225,7 +225,7 @@ export async function visitorLoad(
 ): Promise<{ results: LoadResult[]; acknowledged: Acknowledged[] }> {
   const { maxDurationMs, message } = options;
   const contactUrl = `${stack.baseUrl}/api/contact`;
-  const keys = new Map<number, string>();
+  const sent = new Map<number, { key: string; text: string }>(); // POST index → its key and message text
   const acknowledged: Acknowledged[] = [];
   let retried = 0;
   const since = new Date().toISOString();
@@ -236,15 +236,17 @@ export async function visitorLoad(
       ratePerSecond: 20,
       maxDurationMs,
       send: (index, signal) => {
-        keys.set(index, randomUUID());
-        const headers = { 'content-type': 'application/json', 'idempotency-key': keys.get(index)! };
-        const body = JSON.stringify(message(index));
+        const contact = message(index);
+        const key = randomUUID();
+        sent.set(index, { key, text: contact.message });
+        const headers = { 'content-type': 'application/json', 'idempotency-key': key };
+        const body = JSON.stringify(contact);
         return postLikeThePage(contactUrl, { method: 'POST', headers, body, signal }, () => (retried += 1));
       },
       onResponse: (index, response, body) => {
         if (response.status !== 201) return;
         const { id } = JSON.parse(body) as { id: string };
-        acknowledged.push({ key: keys.get(index)!, text: message(index).message, id });
+        acknowledged.push({ ...sent.get(index)!, id });
       },
     }),
   ];
@@ -256,7 +258,7 @@ export async function visitorLoad(
     console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
   );
   console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-  if (results.some((result) => serverErrors(result) > 0)) await printProxyServerErrors(stack, since);
+  if (results.some((result) => serverErrors(result) > 0)) await printServerErrorLogs(stack, since);
   return { results, acknowledged };
 }
 

@@ -9,7 +9,7 @@ import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, replicaId, run } from '../scripts/lib/stack.js';
 import { TestStack } from './test-stack.js';
-import { describeLoad, printProxyServerErrors, serverErrors, startLoad, type LoadResult } from './load.js';
+import { describeLoad, printServerErrorLogs, serverErrors, startLoad, type LoadResult } from './load.js';
 
 const skipReason = inject('stackSkipReason');
 const RATE = 200; // requests per second
@@ -52,7 +52,7 @@ describe.skipIf(skipReason !== '').sequential('the back-end scaled out', () => {
     const result = await load.stop();
     console.log(describeLoad(scenario, result));
     if (serverErrors(result) > 0) {
-      await printProxyServerErrors(stack, `${Math.ceil((Date.now() - started) / 1000) + 5}s`);
+      await printServerErrorLogs(stack, `${Math.ceil((Date.now() - started) / 1000) + 5}s`);
     }
     return result;
   }
