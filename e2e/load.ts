@@ -16,6 +16,8 @@ export interface LoadResult {
   failureWindowMs: number;
   servedBy: Record<string, number>;
   durationMs: number;
+  /** The log lines that explain its 5xx answers, when the caller looked them up (visitorLoad). */
+  why?: string;
 }
 
 export interface LoadOptions {
@@ -177,15 +179,23 @@ export function describeLoad(scenario: string, result: LoadResult): string {
   );
 }
 
-/** Prints the lines of each of `service`'s containers since `since` that match `pattern`: the first and the last. */
+/**
+ * Prints the lines of each of `service`'s containers since `since` that match `pattern`, the first and the last;
+ * returns a shorter summary for a failure message, since CI keeps only the end of a long log.
+ */
 async function printLogLines(stack: Stack, service: string, since: string, kind: string, pattern: RegExp) {
+  const summary: string[] = [];
   // A service this stack does not have (the file store has no db) prints nothing.
   for (const id of await stack.containers(service).catch(() => [])) {
     const { stdout, stderr } = await run('docker', ['logs', '--since', since, id]);
     const lines = `${stdout}\n${stderr}`.split('\n').filter((line) => pattern.test(line));
     const shown = lines.length > 12 ? [...lines.slice(0, 8), '…', ...lines.slice(-4)] : lines;
-    console.log([`[${service} ${id.slice(0, 12)}] ${lines.length} ${kind}`, ...shown].join('\n'));
+    const name = `[${service} ${id.slice(0, 12)}] ${lines.length} ${kind}`;
+    console.log([name, ...shown].join('\n'));
+    if (lines.length)
+      summary.push([name, ...new Set([lines[0]!, lines.at(-1)!])].map((l) => l.slice(0, 300)).join('\n'));
   }
+  return summary;
 }
 
 /**
@@ -193,16 +203,19 @@ async function printLogLines(stack: Stack, service: string, since: string, kind:
  * replica, which upstream status, how long) and its error log (a timeout, a refused connect, a name it could not
  * resolve), the back-ends' warnings and errors (why a store was unavailable), and the database's, if any.
  */
-export async function printServerErrorLogs(stack: Stack, since: string): Promise<void> {
-  await printLogLines(
-    stack,
-    'proxy',
-    since,
-    '5xx answers, errors and warnings',
-    /"status":5\d\d|\[(warn|error|crit)\]/,
-  );
-  await printLogLines(stack, 'back-end', since, 'warnings and errors', /"level":(40|50|60)\b/);
-  await printLogLines(stack, 'db', since, 'errors, warnings and checkpoints', /ERROR|FATAL|PANIC|WARNING|checkpoint/);
+export async function printServerErrorLogs(stack: Stack, since: string): Promise<string> {
+  const summaries = [
+    await printLogLines(
+      stack,
+      'proxy',
+      since,
+      '5xx answers, errors and warnings',
+      /"status":5\d\d|\[(warn|error|crit)\]/,
+    ),
+    await printLogLines(stack, 'back-end', since, 'warnings and errors', /"level":(40|50|60)\b/),
+    await printLogLines(stack, 'db', since, 'errors, warnings and checkpoints', /ERROR|FATAL|PANIC|WARNING|checkpoint/),
+  ];
+  return summaries.flat().join('\n');
 }
 
 /** A contact POST a visitor load acknowledged: its Idempotency-Key, its message text, and the id its 201 carried. */
@@ -258,7 +271,10 @@ export async function visitorLoad(
     console.log(describeLoad(`${scenario}, ${kind}`, results[i]!)),
   );
   console.log(`[scenario] ${scenario}: ${retried} contact POSTs retried by the page's one retry`);
-  if (results.some((result) => serverErrors(result) > 0)) await printServerErrorLogs(stack, since);
+  if (results.some((result) => serverErrors(result) > 0)) {
+    const why = await printServerErrorLogs(stack, since);
+    for (const result of results) result.why = why;
+  }
   return { results, acknowledged };
 }
 
@@ -266,7 +282,7 @@ export async function visitorLoad(
 export function expectNoFailedRequest(results: LoadResult[]): void {
   for (const result of results) {
     expect(result.failures, result.failureSamples.join(' | ')).toBe(0);
-    expect(serverErrors(result), JSON.stringify(result.statuses)).toBe(0);
+    expect(serverErrors(result), `${JSON.stringify(result.statuses)}\n${result.why ?? ''}`).toBe(0);
     const ok = (result.statuses['200'] ?? 0) + (result.statuses['201'] ?? 0);
     expect(ok, JSON.stringify(result.statuses)).toBe(result.sent);
   }

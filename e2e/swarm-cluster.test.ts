@@ -202,6 +202,18 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     return page.status === 200 && api.status === 200 ? true : undefined;
   }
 
+  /** One contact POST through the balancer with its own key and text, as a probe: its status. */
+  async function probePost(): Promise<number> {
+    const response = await fetch(`${BALANCER}/api/contact`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ name: 'Probe', email: 'probe@example.com', message: `probe ${randomUUID()}` }),
+      signal: AbortSignal.timeout(5000),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  }
+
   interface Attempt {
     status: number | 'error';
     ms: number;
@@ -456,6 +468,8 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     await waitFor('every service converged', converged, 480_000, 2000);
     await waitFor('the site through the balancer', () => siteUp(), 120_000);
     for (const node of NODES) await waitFor(`node-${node}'s proxy`, () => siteUp(`http://${address(node)}`), 120_000);
+    // Writes go only to nodes the balancer has seen ready (the database reachable): at least one, by now.
+    await waitFor('contact POSTs through the balancer', async () => ((await probePost()) === 201 ? true : undefined));
     console.log(`[cluster] stack ${tag} deployed and serving in ${seconds(Date.now() - deployStarted)}`);
   }, 900_000);
 
@@ -554,16 +568,7 @@ describe.skipIf(reason !== '').sequential('the Swarm stack on three machines', (
     cut.delete(DB_NODE);
     const recovered = await waitFor(
       'a contact POST stored again',
-      async () => {
-        const response = await fetch(`${BALANCER}/api/contact`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-          body: JSON.stringify({ name: 'Probe', email: 'probe@example.com', message: `probe ${randomUUID()}` }),
-          signal: AbortSignal.timeout(5000),
-        });
-        await response.arrayBuffer();
-        return response.status === 201 ? Date.now() - mendAt : undefined;
-      },
+      async () => ((await probePost()) === 201 ? Date.now() - mendAt : undefined),
       180_000,
       1000,
     );
