@@ -38,11 +38,8 @@ export async function buildEnv(env: NodeJS.ProcessEnv = process.env, cwd = REPO_
     const { TAG, VERSION = 'unknown', REVISION = 'unknown', CREATED = 'unknown' } = env;
     return { TAG, VERSION, REVISION, SOURCE: env.SOURCE ?? source, CREATED };
   }
-  const [head, short] = await Promise.all([
-    git(cwd, ['show', '--no-patch', '--format=%H %T %cI', 'HEAD']),
-    git(cwd, ['rev-parse', '--short=12', 'HEAD']),
-  ]);
-  const [revision, headTree, created] = head.split(' ') as [string, string, string];
+  const head = await git(cwd, ['show', '--no-patch', '--abbrev=12', '--format=%H %h %T %cI', 'HEAD']);
+  const [revision, short, headTree, created] = head.split(' ') as [string, string, string, string];
   const tree = await workingTree(cwd);
   if (tree === headTree) return { TAG: short, VERSION: short, REVISION: revision, SOURCE: source, CREATED: created };
   const tag = `${short}-dirty-${tree.slice(0, 8)}`;
